@@ -1,0 +1,51 @@
+# extctl developer entry points. `make test` and `make demo` work on a fresh machine:
+# they create the venv, install pinned dependencies and the pinned helm/kubectl, then run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TOOLS := .tools/bin
+DEMO_DIR ?= .demo
+export PATH := $(CURDIR)/$(TOOLS):$(PATH)
+export HELM_BIN ?= $(CURDIR)/$(TOOLS)/helm
+
+.PHONY: setup tools lint typecheck contracts unit integration test demo demo-stop clean
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+tools: $(STAMP)
+	$(PY) scripts/install_tools.py
+
+lint: setup
+	$(VENV)/bin/ruff check controller sandbox tests scripts bench
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+contracts: setup
+	$(VENV)/bin/lint-imports
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+test: setup lint typecheck contracts
+	$(PY) -m pytest tests
+
+demo: setup
+	$(PY) scripts/demo.py start --dir $(DEMO_DIR)
+
+demo-stop: setup
+	$(PY) scripts/demo.py stop --dir $(DEMO_DIR)
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

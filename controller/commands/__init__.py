@@ -1,0 +1,1 @@
+"""Subcommands of the extctl CLI, one module each, each exposing ``register(subparsers)``."""
