@@ -1,0 +1,381 @@
+"""A Kubernetes API emulator for tests and the demo, built on kmock's ``KubernetesEmulator``.
+
+Owns: an in-memory API server on 127.0.0.1 that is real enough for the official helm binary
+(client-side apply, ``HELM_DRIVER=sql``), the ``kubernetes`` Python client (CRUD, labelSelector,
+watch) and ``kubectl get``. kmock provides storage, routing, discovery and watch buses; this
+subclass fills the gaps a real client trips on:
+
+- core discovery answers ``groupVersion: "v1"`` (kmock answers ``"/v1"``);
+- objects get ``uid``, ``resourceVersion``, ``creationTimestamp`` and ``generation``;
+- list responses carry ``kind``/``apiVersion`` and honour ``labelSelector``/``fieldSelector``;
+- PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies;
+- PUT replaces an object (kmock only merges);
+- watches honour selectors and ``timeoutSeconds``;
+- creating a CustomResourceDefinition makes its resource discoverable and servable.
+
+Must not: be imported by ``controller/`` (production talks to real clusters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import datetime
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp.web
+import attrs
+import jsonpatch
+from kmock import KubernetesEmulator, KubernetesError, ResourceInfo, action, resource
+from kmock._internal import parsing, rendering
+
+# Resources served from the start: what helm, extctl and the test charts use.
+CORE_RESOURCES: dict[str, ResourceInfo] = {
+    "v1/namespaces": ResourceInfo(kind="Namespace", singular="namespace", namespaced=False, shortnames={"ns"}),
+    "v1/configmaps": ResourceInfo(kind="ConfigMap", singular="configmap", namespaced=True, shortnames={"cm"}),
+    "v1/secrets": ResourceInfo(kind="Secret", singular="secret", namespaced=True),
+    "v1/serviceaccounts": ResourceInfo(kind="ServiceAccount", singular="serviceaccount", namespaced=True,
+                                       shortnames={"sa"}),
+    "v1/services": ResourceInfo(kind="Service", singular="service", namespaced=True, shortnames={"svc"}),
+    "v1/events": ResourceInfo(kind="Event", singular="event", namespaced=True, shortnames={"ev"}),
+    "v1/pods": ResourceInfo(kind="Pod", singular="pod", namespaced=True, shortnames={"po"}),
+    "apps/v1/deployments": ResourceInfo(kind="Deployment", singular="deployment", namespaced=True,
+                                        shortnames={"deploy"}),
+    "events.k8s.io/v1/events": ResourceInfo(kind="Event", singular="event", namespaced=True),
+    "coordination.k8s.io/v1/leases": ResourceInfo(kind="Lease", singular="lease", namespaced=True),
+    "rbac.authorization.k8s.io/v1/roles": ResourceInfo(kind="Role", singular="role", namespaced=True),
+    "rbac.authorization.k8s.io/v1/rolebindings": ResourceInfo(kind="RoleBinding", singular="rolebinding",
+                                                              namespaced=True),
+    "rbac.authorization.k8s.io/v1/clusterroles": ResourceInfo(kind="ClusterRole", singular="clusterrole",
+                                                              namespaced=False),
+    "rbac.authorization.k8s.io/v1/clusterrolebindings": ResourceInfo(
+        kind="ClusterRoleBinding", singular="clusterrolebinding", namespaced=False),
+    "apiextensions.k8s.io/v1/customresourcedefinitions": ResourceInfo(
+        kind="CustomResourceDefinition", singular="customresourcedefinition", namespaced=False,
+        shortnames={"crd", "crds"}),
+}
+VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
+ACCESS_LOG = os.environ.get("SANDBOX_ACCESS_LOG", "1") == "1"
+DIRECTIVE_PREFIXES = ("$setElementOrder/", "$retainKeys", "$deleteFromPrimitiveList/", "$patch")
+
+
+def _now() -> str:
+    return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _strip_directives(patch: Any) -> Any:
+    """Drop strategic-merge-patch directives; the rest behaves as a JSON merge patch here."""
+    if isinstance(patch, dict):
+        return {k: _strip_directives(v) for k, v in patch.items() if not k.startswith(DIRECTIVE_PREFIXES)}
+    if isinstance(patch, list):
+        return [_strip_directives(v) for v in patch]
+    return patch
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge(result.get(key), value)
+    return result
+
+
+def _diff_as_merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch that turns ``old`` into ``new`` (kmock stores changes as merge patches)."""
+    patch: dict[str, Any] = {}
+    for key in old:
+        if key not in new:
+            patch[key] = None
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, dict) and isinstance(before, dict):
+            sub = _diff_as_merge_patch(before, value)
+            if sub:
+                patch[key] = sub
+        elif key not in old or before != value:
+            # A dict replacing a non-dict, or any changed value: set it whole (None-valued
+            # leaves inside a new dict would read as deletions, so they are dropped here).
+            patch[key] = value
+    return patch
+
+
+def _match_labels(labels: Mapping[str, str], selector: str) -> bool:
+    """Evaluate a Kubernetes label selector string (equality, inequality, set-based, existence)."""
+    if not selector:
+        return True
+    for raw in _split_selector(selector):
+        term = raw.strip()
+        if not term:
+            continue
+        if " notin " in term or " in " in term:
+            negate = " notin " in term
+            key, _, values = term.partition(" notin " if negate else " in ")
+            allowed = {v.strip() for v in values.strip().strip("()").split(",")}
+            present = key.strip() in labels and labels[key.strip()] in allowed
+            if present == negate:
+                return False
+        elif "!=" in term:
+            key, _, value = term.partition("!=")
+            if labels.get(key.strip()) == value.strip():
+                return False
+        elif "=" in term:
+            key, _, value = term.partition("==" if "==" in term else "=")
+            if labels.get(key.strip()) != value.strip().lstrip("="):
+                return False
+        elif term.startswith("!"):
+            if term[1:].strip() in labels:
+                return False
+        elif term not in labels:
+            return False
+    return True
+
+
+def _split_selector(selector: str) -> list[str]:
+    """Split on commas that are not inside ``in (a,b)`` parentheses."""
+    parts, depth, current = [], 0, ""
+    for char in selector:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    return parts
+
+
+def _match_fields(obj: Mapping[str, Any], selector: str) -> bool:
+    if not selector:
+        return True
+    for term in selector.split(","):
+        negate = "!=" in term
+        key, _, value = term.partition("!=" if negate else "=")
+        value = value.lstrip("=")
+        current: Any = obj
+        for part in key.strip().split("."):
+            current = current.get(part) if isinstance(current, dict) else None
+        if (str(current) == value) == negate:
+            return False
+    return True
+
+
+_kmock_parse_path = parsing.parse_path
+NAMESPACE_SUBRESOURCES = {"status", "finalize"}
+
+
+def _parse_path(path: str) -> parsing.ParsedPath:
+    """kmock reads ``/api/v1/namespaces[/NAME]`` as a namespaced URL and crashes; parse it as the
+    cluster-scoped ``namespaces`` resource (kmock has no hook for this, so the parser is wrapped)."""
+    parts = path.strip("/").split("/")
+    if parts[:3] == ["api", "v1", "namespaces"] and (
+        len(parts) <= 4 or (len(parts) == 5 and parts[4] in NAMESPACE_SUBRESOURCES)
+    ):
+        name = parts[3] if len(parts) >= 4 else None
+        subresource = parts[4] if len(parts) == 5 else None
+        return parsing.ParsedPath("", "v1", "namespaces", None, name, subresource)
+    return _kmock_parse_path(path)
+
+
+parsing.parse_path = _parse_path
+
+
+def _fold_string_data(res: resource, obj: dict[str, Any]) -> None:
+    """Like the API server: a Secret's ``stringData`` is written into ``data`` base64-encoded."""
+    if res.group == "" and res.plural == "secrets" and isinstance(obj.get("stringData"), dict):
+        data = obj.setdefault("data", {}) or {}
+        for key, value in obj.pop("stringData").items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+        obj["data"] = data
+
+
+@attrs.define(kw_only=True)
+class SandboxEmulator(KubernetesEmulator):
+    """kmock's emulator with the fixes listed in the module docstring."""
+
+    _rv_counter: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        for key, info in CORE_RESOURCES.items():
+            info.verbs.update(VERBS)
+            self.resources[key] = info
+
+    async def _render_error(self, exc: Exception) -> Any:
+        """Answer like the API server: reason ``NotFound``/``AlreadyExists``, no server traceback."""
+        if isinstance(exc, KubernetesError):
+            reason = {404: "NotFound", 409: "AlreadyExists"}.get(exc.status, exc.reason or "InternalError")
+            return aiohttp.web.json_response({
+                "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
+                "code": exc.status, "reason": reason, "message": exc.message or reason,
+            }, status=exc.status)
+        return await super()._render_error(exc)
+
+    # ---- discovery -------------------------------------------------------------------------
+    async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_version(request)
+        if isinstance(payload, dict) and request.resource is not None and request.resource.group == "":
+            payload["groupVersion"] = request.resource.version
+        return payload
+
+    # ---- writes ----------------------------------------------------------------------------
+    def _next_rv(self) -> str:
+        return str(next(self._rv_counter))
+
+    def _stored(self, request: rendering.Request) -> Any:
+        assert request.resource is not None
+        key = (request.resource, request.namespace, request.name)
+        if key in self.objects and not self.objects[key].deleted:
+            return self.objects[key]
+        return None
+
+    def _kind_of(self, res: resource) -> tuple[str, str]:
+        info = self.resources.get(res, None)
+        kind = info.kind if info is not None and info.kind else str(res.plural).capitalize()
+        api_version = res.version if res.group == "" else f"{res.group}/{res.version}"
+        return str(kind), str(api_version)
+
+    async def _handle(self, request: rendering.Request) -> Any:
+        if request.resource is not None and request.subresource is None:
+            prepared = self._prepare_write(request)
+            if prepared is not request:
+                # kmock matches requests to reactions by identity in its request log: swap it there.
+                for index in range(len(self._requests) - 1, -1, -1):
+                    if self._requests[index] is request:
+                        self._requests[index] = prepared
+                        break
+                request = prepared
+        try:
+            response = await super()._handle(request)
+        except Exception as exc:
+            if ACCESS_LOG:
+                print(f"{request.method.value} {request.url.path_qs} -> {type(exc).__name__}", flush=True)
+            raise
+        if ACCESS_LOG:
+            print(f"{request.method.value} {request.url.path_qs} -> {response.status}", flush=True)
+        if request.resource is not None and request.action == action.CREATE and response.status < 300:
+            self._register_crd(request)
+        return response
+
+    def _prepare_write(self, request: rendering.Request) -> rendering.Request:
+        res = request.resource
+        assert res is not None
+        if request.action == action.CREATE and isinstance(request.data, dict):
+            data = copy.deepcopy(request.data)
+            meta = data.setdefault("metadata", {})
+            if not meta.get("name") and meta.get("generateName"):
+                meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
+            info = self.resources.get(res, None)
+            if request.namespace and (info is None or info.namespaced is not False):
+                meta["namespace"] = request.namespace
+            meta.setdefault("uid", str(uuid.uuid4()))
+            meta.setdefault("creationTimestamp", _now())
+            meta["resourceVersion"] = self._next_rv()
+            meta.setdefault("generation", 1)
+            _fold_string_data(res, data)
+            kind, api_version = self._kind_of(res)
+            data.setdefault("kind", kind)
+            data.setdefault("apiVersion", api_version)
+            return attrs.evolve(request, data=data)
+        if request.name is None:
+            return request
+        is_put = request.method.value == "PUT"
+        if not (is_put or request.action == action.UPDATE):
+            return request
+        stored = self._stored(request)
+        if stored is None:
+            return attrs.evolve(request, action=action.UPDATE)  # kmock answers 404
+        old = copy.deepcopy(dict(stored.raw))
+        content_type = request.headers.get("Content-Type", "")
+        if is_put:
+            new = copy.deepcopy(request.data)
+        elif "json-patch" in content_type and isinstance(request.data, list):
+            new = jsonpatch.apply_patch(old, request.data)
+        else:
+            new = _merge(old, _strip_directives(request.data))
+        _fold_string_data(res, new)
+        meta = new.setdefault("metadata", {})
+        for preserved in ("uid", "creationTimestamp", "namespace", "name"):
+            if preserved in old.get("metadata", {}):
+                meta[preserved] = old["metadata"][preserved]
+        if new.get("spec") != old.get("spec") or new.get("data") != old.get("data"):
+            meta["generation"] = int(old.get("metadata", {}).get("generation", 1)) + 1
+        meta["resourceVersion"] = self._next_rv()
+        return attrs.evolve(request, action=action.UPDATE, data=_diff_as_merge_patch(old, new))
+
+    def _register_crd(self, request: rendering.Request) -> None:
+        res = request.resource
+        assert res is not None
+        if res.group != "apiextensions.k8s.io" or not isinstance(request.data, dict):
+            return
+        spec = request.data.get("spec", {})
+        names = spec.get("names", {})
+        for version in spec.get("versions", []):
+            key = f"{spec.get('group')}/{version.get('name')}/{names.get('plural')}"
+            self.resources[key] = ResourceInfo(
+                kind=names.get("kind"), singular=names.get("singular"),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                shortnames=set(names.get("shortNames", [])), verbs=set(VERBS),
+            )
+
+    # ---- reads -----------------------------------------------------------------------------
+    def _selected(self, request: rendering.Request, obj: Mapping[str, Any]) -> bool:
+        labels = obj.get("metadata", {}).get("labels") or {}
+        return _match_labels(labels, request.params.get("labelSelector", "")) and _match_fields(
+            obj, request.params.get("fieldSelector", "")
+        )
+
+    async def _serve_list(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_list(request)
+        assert request.resource is not None and isinstance(payload, dict)
+        kind, api_version = self._kind_of(request.resource)
+        items = [item for item in payload["items"] if self._selected(request, item)]
+        items.sort(key=lambda o: (o.get("metadata", {}).get("namespace") or "", o["metadata"].get("name", "")))
+        return {
+            "kind": f"{kind}List",
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": str(next(self._rv_counter))},
+            "items": items,
+        }
+
+    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+        timeout = float(request.params.get("timeoutSeconds", "0") or 0)
+        deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else None
+        stream = super()._serve_watch(request).__aiter__()
+        while True:
+            try:
+                if deadline is None:
+                    event = await stream.__anext__()
+                else:
+                    remaining = deadline - asyncio.get_running_loop().time()
+                    if remaining <= 0:
+                        return
+                    event = await asyncio.wait_for(stream.__anext__(), remaining)
+            except (StopAsyncIteration, TimeoutError):
+                return
+            if isinstance(event, dict) and "object" in event and not self._selected(request, event["object"]):
+                continue
+            yield event
+
+
+async def serve(port: int, ready: asyncio.Event | None = None, stop: asyncio.Event | None = None) -> None:
+    """Serve the emulator on 127.0.0.1:port until ``stop`` is set (forever when None)."""
+    from kmock import Server
+
+    stop = stop or asyncio.Event()
+    async with SandboxEmulator(strict=False) as emulator, Server(emulator, host="127.0.0.1", port=port):
+        if ready is not None:
+            ready.set()
+        await stop.wait()

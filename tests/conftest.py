@@ -1,0 +1,12 @@
+"""Shared pytest fixtures: the real-component harness.
+
+Fixtures live in ``tests/support/`` (one module per outside system) and are imported here so
+that every test directory sees them. Nothing here fakes helm, git or the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+from tests.support.chart_repo import chart_packager, chart_repo, chart_repo_auth, chart_repo_factory  # noqa: F401
+from tests.support.git_remote import git_remote, git_remote_factory  # noqa: F401
+from tests.support.oci_registry import oci_registry, oci_registry_auth, oci_registry_token  # noqa: F401
+from tests.support.sandbox import sandbox, unique_name  # noqa: F401
