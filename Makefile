@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 tools: $(STAMP)
+	bash scripts/install-system-deps
 	$(PY) scripts/install_tools.py
 
 lint: setup

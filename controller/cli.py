@@ -26,9 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     # Each command module registers itself; keep this list sorted.
-    from controller.commands import version as version_cmd
+    # Imported here, not at module level, so that importing controller.cli stays cheap.
+    from controller.commands import catalog, plan, reconcile, resolve, run, validate, version  # noqa: PLC0415
 
-    for module in (version_cmd,):
+    for module in (catalog, plan, reconcile, resolve, run, validate, version):
         module.register(subparsers)
     return parser
 

@@ -102,6 +102,13 @@ class CatalogIndexInvalid(CatalogError):
     transient = False
 
 
+class CatalogRepositoryNotFound(CatalogError):
+    """The server answered, but there is no chart repository at that URL (HTTP 404 for index.yaml)."""
+
+    reason = "RepositoryNotFound"
+    transient = False
+
+
 class SourceError(TransientError):
     """The Git source (or local directory) could not be read."""
 
@@ -110,6 +117,26 @@ class SourceError(TransientError):
 
 class SourceAuthError(SourceError):
     reason = "SourceAuthFailed"
+
+
+class SourceBranchNotFound(SourceError):
+    """The configured branch (or ref) does not exist on the remote (deleted or misspelt)."""
+
+    reason = "BranchNotFound"
+
+
+class SourcePathNotFound(SourceError):
+    """``--path`` does not name a directory at the fetched revision (or the local directory is missing)."""
+
+    reason = "PathNotFound"
+    transient = False
+
+
+class SourceInvalid(SourceError):
+    """The ``--source`` value is neither a Git URL nor an existing directory, or git itself is missing."""
+
+    reason = "SourceInvalid"
+    transient = False
 
 
 class HelmError(ExtctlError):
@@ -158,3 +185,17 @@ class SecretNotReady(TransientError):
     """A protected setting refers to a Secret or key that does not exist (yet)."""
 
     reason = "SecretNotFound"
+
+
+class ChartNotFound(CatalogError):
+    """The repository was read, but it does not list the chart (or the version's archive is missing)."""
+
+    reason = "ChartNotFound"
+    transient = False
+
+
+class LocalRepositoryMissing(CatalogError):
+    """A local-directory chart repository is missing from the source tree or points outside it."""
+
+    reason = "LocalRepositoryMissing"
+    transient = False

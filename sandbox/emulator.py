@@ -61,6 +61,7 @@ CORE_RESOURCES: dict[str, ResourceInfo] = {
 }
 VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
 ACCESS_LOG = os.environ.get("SANDBOX_ACCESS_LOG", "1") == "1"
+DELAY_ANNOTATION = "sandbox.extctl.dev/delay-seconds"
 DIRECTIVE_PREFIXES = ("$setElementOrder/", "$retainKeys", "$deleteFromPrimitiveList/", "$patch")
 
 
@@ -248,6 +249,7 @@ class SandboxEmulator(KubernetesEmulator):
         return str(kind), str(api_version)
 
     async def _handle(self, request: rendering.Request) -> Any:
+        await self._injected_delay(request)
         if request.resource is not None and request.subresource is None:
             prepared = self._prepare_write(request)
             if prepared is not request:
@@ -268,6 +270,17 @@ class SandboxEmulator(KubernetesEmulator):
         if request.resource is not None and request.action == action.CREATE and response.status < 300:
             self._register_crd(request)
         return response
+
+    @staticmethod
+    async def _injected_delay(request: rendering.Request) -> None:
+        """Fault injection for tests: a written object annotated ``sandbox.extctl.dev/delay-seconds: N``
+        is answered N seconds late, so a helm action stays in flight long enough to be interrupted."""
+        if request.method.value not in {"POST", "PUT", "PATCH"} or not isinstance(request.data, dict):
+            return
+        annotations = (request.data.get("metadata") or {}).get("annotations") or {}
+        delay = annotations.get(DELAY_ANNOTATION)
+        if delay:
+            await asyncio.sleep(float(delay))
 
     def _prepare_write(self, request: rendering.Request) -> rendering.Request:
         res = request.resource

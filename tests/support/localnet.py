@@ -27,11 +27,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.02) -> T:
+def wait_for(
+    condition: Callable[[], T | None],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+    not_yet: tuple[type[Exception], ...] = (OSError,),
+) -> T:
     """Poll ``condition`` until it returns something truthy; raise ``TimeoutError`` naming ``what``.
 
-    The short wait between polls uses ``threading.Event().wait`` with a deadline, never an
-    unconditional sleep: the loop always ends by success or by the deadline.
+    Exceptions in ``not_yet`` (connection refused and friends) count as "not ready yet"; any other
+    exception ends the wait at once (e.g. the server process died). The short wait between polls
+    uses ``threading.Event().wait`` with a deadline, never an unconditional sleep: the loop always
+    ends by success, by a real failure or by the deadline.
     """
     deadline = time.monotonic() + timeout
     pause = threading.Event()
@@ -39,7 +48,7 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float, what: str, in
     while True:
         try:
             result = condition()
-        except Exception as exc:  # noqa: BLE001 - a poll may fail until the server is up; we report the last failure
+        except not_yet as exc:
             last_error = exc
             result = None
         if result:

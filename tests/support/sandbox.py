@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from sandbox.core import Sandbox
-
 from tests.support.charts import REPO_ROOT, helm_bin
 
 TOOLS_BIN = REPO_ROOT / ".tools" / "bin"

@@ -1,0 +1,254 @@
+"""HTTP(S) Helm chart repositories: fetch ``index.yaml`` with conditional GET and a TTL cache.
+
+Owns: GET ``<repository>/index.yaml`` with ``urllib.request`` (no third-party HTTP client), the
+conditional GET (``If-None-Match`` / ``If-Modified-Since`` from the cached ETag / Last-Modified), the
+in-memory ``IndexCache`` (TTL; its clock is injected), sending basic or bearer credentials, and
+mapping every failure to ``CatalogError`` (down, 5xx), ``CatalogAuthError`` (401/403),
+``CatalogRepositoryNotFound`` (404), ``ChartNotFound`` (chart not in the index) or
+``CatalogIndexInvalid`` (malformed index).
+Must not: spawn helm, put credentials into logs, errors or the cache key in clear (URLs are shown
+only through ``sanitize_url``), forward credentials across redirects, or serve stale data when
+the repository fails (a failure is reported; the caller retries).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from email.message import Message
+
+import structlog
+
+from controller import __version__
+from controller.catalog.credentials import RepoCredentials
+from controller.catalog.index import ChartVersion, parse_index
+from controller.errors import (
+    CatalogAuthError,
+    CatalogError,
+    CatalogIndexInvalid,
+    CatalogRepositoryNotFound,
+    ChartNotFound,
+)
+from controller.logs import redact_text
+from controller.urls import join_url_path, sanitize_url, split_userinfo
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 15.0
+DEFAULT_TTL_SECONDS = 300.0
+MAX_INDEX_BYTES = 64 * 1024 * 1024
+USER_AGENT = f"extctl/{__version__}"
+CREDENTIALS_HINT = (
+    "give the controller credentials with EXTCTL_REPO_USERNAME and EXTCTL_REPO_PASSWORD, or EXTCTL_REPO_TOKEN "
+    "(or the *_FILE variants pointing at mounted Secret files)"
+)
+
+
+@dataclass(frozen=True)
+class CachedIndex:
+    """One repository's index as last seen, with the validators needed for a conditional GET."""
+
+    url: str
+    text: str
+    etag: str | None
+    last_modified: str | None
+    validated_at: float
+
+
+class IndexCache:
+    """Thread-safe in-memory cache of index.yaml texts, fresh for ``ttl_seconds`` after validation.
+
+    ``clock`` returns seconds (monotonic in production: ``time.monotonic``; a fake in tests). An
+    entry past its TTL is not thrown away: it supplies the ETag / Last-Modified for the next
+    conditional GET, and a 304 answer makes it fresh again.
+    """
+
+    def __init__(self, *, clock: Callable[[], float], ttl_seconds: float = DEFAULT_TTL_SECONDS) -> None:
+        if ttl_seconds < 0:
+            raise ValueError("ttl_seconds must be >= 0")
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        self._entries: dict[tuple[str, str], CachedIndex] = {}
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        return self._clock()
+
+    def get(self, key: tuple[str, str]) -> CachedIndex | None:
+        with self._lock:
+            return self._entries.get(key)
+
+    def is_fresh(self, entry: CachedIndex) -> bool:
+        return self._clock() - entry.validated_at < self.ttl_seconds
+
+    def put(self, key: tuple[str, str], entry: CachedIndex) -> None:
+        with self._lock:
+            self._entries[key] = entry
+
+    def invalidate(self, key: tuple[str, str] | None = None) -> None:
+        with self._lock:
+            if key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+def index_url(repository: str) -> str:
+    """``<repository>/index.yaml`` (userinfo kept; strip it with ``split_userinfo`` before sending)."""
+    return join_url_path(repository, "index.yaml")
+
+
+def fetch_index_text(
+    repository: str,
+    *,
+    credentials: RepoCredentials | None = None,
+    cache: IndexCache | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> str:
+    """The repository's index.yaml text, from the cache while fresh, else by (conditional) GET."""
+    url, url_user, url_password = split_userinfo(index_url(repository))
+    if credentials is None and url_user is not None:
+        credentials = RepoCredentials(username=url_user, password=url_password)
+    safe = sanitize_url(repository)
+    secrets = credentials.secrets() if credentials else ()
+    key = (url, credentials.fingerprint() if credentials else "")
+
+    cached = cache.get(key) if cache else None
+    if cache and cached and cache.is_fresh(cached):
+        log.debug("catalog.index.cache_hit", repository=safe)
+        return cached.text
+
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/x-yaml, */*"})  # noqa: S310 - the scheme is checked by the caller: only http(s) repositories reach this module
+    auth = credentials.authorization() if credentials else None
+    if auth:
+        # Unredirected: a redirect to another host must not receive our credentials.
+        request.add_unredirected_header("Authorization", auth)
+    if cached and cached.etag:
+        request.add_header("If-None-Match", cached.etag)
+    if cached and cached.last_modified:
+        request.add_header("If-Modified-Since", cached.last_modified)
+
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - see above
+            body: bytes = response.read(MAX_INDEX_BYTES + 1)
+            headers: Message = response.headers
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 304 and cache is not None and cached is not None:
+            cache.put(key, replace(cached, validated_at=cache.now()))
+            log.debug("catalog.index.not_modified", repository=safe)
+            return cached.text
+        raise _http_error(exc.code, exc.reason, safe, credentials) from exc
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        if isinstance(reason, (TimeoutError, socket.timeout)):
+            raise _timeout_error(safe, timeout) from exc
+        detail = redact_text(str(getattr(reason, "strerror", None) or reason), secrets)
+        raise CatalogError(
+            f"chart repository {safe} is unreachable: {detail}",
+            hint="check spec.chart.repository and that the repository is up; extctl retries with backoff",
+        ) from exc
+    except TimeoutError as exc:
+        raise _timeout_error(safe, timeout) from exc
+    except OSError as exc:
+        detail = redact_text(str(exc.strerror or exc), secrets)
+        raise CatalogError(
+            f"reading index.yaml from chart repository {safe} failed: {detail}",
+            hint="extctl retries with backoff; check the repository if this persists",
+        ) from exc
+
+    if len(body) > MAX_INDEX_BYTES:
+        raise CatalogIndexInvalid(
+            f"index.yaml of chart repository {safe} is larger than {MAX_INDEX_BYTES // (1024 * 1024)} MiB",
+            hint="point spec.chart.repository at a smaller repository or a mirror",
+        )
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogIndexInvalid(
+            f"index.yaml of chart repository {safe} is not UTF-8 text (byte {exc.start})",
+            hint="check that the URL points at a Helm repository and not at another kind of server",
+        ) from exc
+    if cache is not None:
+        cache.put(
+            key,
+            CachedIndex(
+                url=url,
+                text=text,
+                etag=headers.get("ETag"),
+                last_modified=headers.get("Last-Modified"),
+                validated_at=cache.now(),
+            ),
+        )
+    log.debug("catalog.index.fetched", repository=safe, status=status, bytes=len(body))
+    return text
+
+
+def fetch_http_versions(
+    repository: str,
+    chart: str,
+    *,
+    credentials: RepoCredentials | None = None,
+    cache: IndexCache | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> list[ChartVersion]:
+    """All versions of ``chart`` listed in the repository's index.yaml."""
+    safe = sanitize_url(repository)
+    text = fetch_index_text(repository, credentials=credentials, cache=cache, timeout=timeout)
+    try:
+        charts = parse_index(text, f"{safe}/index.yaml")
+    except CatalogIndexInvalid as exc:
+        raise CatalogIndexInvalid(
+            exc.message,
+            hint=exc.hint or "the repository serves a broken index.yaml; regenerate it with 'helm repo index'",
+        ) from exc
+    return select_chart(charts, chart, safe)
+
+
+def select_chart(charts: dict[str, list[ChartVersion]], chart: str, safe_repository: str) -> list[ChartVersion]:
+    """Pick ``chart``'s versions out of a parsed index; a missing chart names the ones that exist."""
+    if chart not in charts:
+        known = ", ".join(sorted(charts)) or "none"
+        raise ChartNotFound(
+            f"chart {chart!r} is not in chart repository {safe_repository} (charts: {known})",
+            hint="check spec.chart.name of the ExtensionType",
+        )
+    return charts[chart]
+
+
+def _timeout_error(safe: str, timeout: float) -> CatalogError:
+    return CatalogError(
+        f"chart repository {safe} did not answer within {timeout:g}s",
+        hint="extctl retries with backoff; check the repository's availability if this persists",
+    )
+
+
+def _http_error(code: int, reason: object, safe: str, credentials: RepoCredentials | None) -> CatalogError:
+    status = f"HTTP {code}" + (f" {reason}" if isinstance(reason, str) and reason else "")
+    if code in (401, 403):
+        if credentials is None:
+            return CatalogAuthError(
+                f"chart repository {safe} requires credentials ({status}) and none were given",
+                hint=CREDENTIALS_HINT,
+            )
+        return CatalogAuthError(
+            f"chart repository {safe} rejected {credentials.describe()} ({status})",
+            hint="check the username/password or token the controller is given (EXTCTL_REPO_*)",
+        )
+    if code in (404, 410):
+        return CatalogRepositoryNotFound(
+            f"chart repository {safe} has no index.yaml ({status})",
+            hint="spec.chart.repository must be the URL of the directory that holds index.yaml",
+        )
+    return CatalogError(
+        f"chart repository {safe} answered {status} for index.yaml",
+        hint="extctl retries with backoff; check the repository's health if this persists",
+    )

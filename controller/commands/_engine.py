@@ -1,0 +1,85 @@
+"""Options and wiring shared by ``run``, ``reconcile`` and ``plan``.
+
+Owns: the common flags (source, apply mode, concurrency, logging) and turning them into a
+``Reconciler`` wired to the edge modules. Must not: implement any phase itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+from controller.catalog import RepoCredentials
+from controller.cluster import KubeCluster
+from controller.helm import HelmClient, HelmRunner, HelmSettings
+from controller.logs import configure
+from controller.reconciler import Reconciler, ReconcileSettings
+from controller.source import GitAuth, open_source
+
+
+def _bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"true", "1", "yes", "on"}:
+        return True
+    if lowered in {"false", "0", "no", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def _env_default(name: str, fallback: str | None = None) -> str | None:
+    return os.environ.get(name) or fallback
+
+
+def add_source_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("source")
+    group.add_argument("--source", required=True,
+                       help="Git URL (https, ssh, file) or a local directory of manifests")
+    group.add_argument("--branch", default="main", help="branch to follow (default: main)")
+    group.add_argument("--path", default=None, help="subdirectory of the repository holding the manifests")
+    group.add_argument("--cache-dir", type=Path, default=Path(_env_default("EXTCTL_CACHE_DIR",
+                       str(Path.home() / ".cache" / "extctl")) or "."),
+                       help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    add_source_options(parser)
+    group = parser.add_argument_group("cluster and helm")
+    group.add_argument("--kube-context", default=None, help="kubeconfig context (default: current context)")
+    group.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
+                       help="name of this extctl instance; it only ever changes releases labelled with it, so "
+                            "several instances (one per Git source) can share a cluster (env EXTCTL_INSTANCE)")
+    group.add_argument("--concurrency", type=int, default=4, help="helm actions run at once (default: 4)")
+    group.add_argument("--helm-timeout", type=float, default=300.0,
+                       help="seconds per helm action (passed as --timeout; the process gets a hard deadline "
+                            "a little later)")
+    group.add_argument("--helm-server-side", type=_bool, default=None,
+                       help="true|false: helm's --server-side apply mode (env EXTCTL_HELM_SERVER_SIDE)")
+    group.add_argument("--helm-openapi-validation", type=_bool, default=None,
+                       help="true|false: validate rendered manifests against the server's OpenAPI "
+                            "(env EXTCTL_HELM_OPENAPI_VALIDATION)")
+    add_log_options(parser)
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log-format", choices=["auto", "json", "console"], default="auto",
+                       help="auto: JSON lines when stdout is not a terminal, console otherwise")
+    group.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
+
+
+def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None) -> Reconciler:
+    configure(args.log_format, args.log_level, stream=log_stream)
+    source = open_source(args.source, branch=args.branch, path=args.path, cache_dir=args.cache_dir,
+                         auth=GitAuth.from_env(os.environ))
+    settings = HelmSettings.from_env(
+        timeout_s=args.helm_timeout, server_side=args.helm_server_side,
+        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context)
+    helm = None if offline else HelmClient(HelmRunner(settings))
+    cluster = None if offline else KubeCluster(kube_context=args.kube_context)
+    return Reconciler(
+        source, helm, cluster,
+        settings=ReconcileSettings(concurrency=max(1, args.concurrency), offline=offline, instance=args.instance),
+        repo_credentials=RepoCredentials.from_env(),
+    )

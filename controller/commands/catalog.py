@@ -1,0 +1,122 @@
+"""`extctl catalog versions TYPE --source PATH [--train NAME]`: what a type's chart repository offers.
+
+Owns: the ``catalog`` command group and ``chart_versions`` (the CLI's one way to list a type's chart
+versions, through ``controller.catalog.fetch_versions`` for local-directory, http(s) and oci
+repositories). Must not: implement fetching or version ordering itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from controller.catalog import ChartVersion, RepoCredentials, fetch_versions
+from controller.commands.validate import print_manifest_errors_json
+from controller.errors import ManifestError, PermanentError
+from controller.manifests import load_directory
+from controller.models.manifests import ChartRef, ExtensionType, ManifestSet
+from controller.models.resolution import parse_versions, versions_for_train
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "catalog", help="browse extension types and their chart versions"
+    )
+    catalog_commands = parser.add_subparsers(dest="catalog_command", metavar="COMMAND")
+    catalog_commands.required = True
+    versions = catalog_commands.add_parser(
+        "versions",
+        help="list the chart versions of an extension type, newest first",
+        description="List the chart versions of TYPE, newest first: those --train admits, or every version "
+        "with the trains that admit it.",
+    )
+    versions.add_argument("type", metavar="TYPE", help="extension type name, e.g. contoso.monitoring")
+    versions.add_argument("--source", type=Path, default=Path("."), help="source directory (default: .)")
+    versions.add_argument("--train", help="only versions this release train admits (case-insensitive)")
+    versions.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    versions.set_defaults(handler=run_versions)
+
+
+def chart_versions(repo_root: Path, chart: ChartRef) -> list[ChartVersion]:
+    """Every published version of ``chart``: local paths are read from the source tree, http(s)/oci
+    repositories through ``controller.catalog`` with credentials from the environment."""
+    return fetch_versions(chart.repository, chart.name, repo_root=repo_root, credentials=RepoCredentials.from_env())
+
+
+def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
+    extension_type = manifests.types.get(name)
+    if extension_type is None:
+        known = ", ".join(sorted(manifests.types)) or "none"
+        raise PermanentError(f"unknown extension type {name!r} (known types: {known})", reason="UnknownType")
+    return extension_type
+
+
+def run_versions(args: argparse.Namespace) -> int:
+    source: Path = args.source
+    try:
+        manifests = load_directory(source)
+    except ManifestError as exc:
+        if args.output != "json":
+            raise
+        print_manifest_errors_json(exc, extensionType=args.type, versions=[])
+        return 1
+    extension_type = find_type(manifests, args.type)
+    published = chart_versions(source, extension_type.chart)
+    details = {chart_version.version: chart_version for chart_version in published}
+    tags = [chart_version.version for chart_version in published]
+    if args.train is not None:
+        train = extension_type.find_train(args.train)
+        if train is None:
+            raise PermanentError(
+                f"extension type {extension_type.name!r} has no release train {args.train!r} "
+                f"(trains: {', '.join(extension_type.train_names)})",
+                reason="UnknownTrain",
+            )
+        trains = [train]
+    else:
+        trains = list(extension_type.release_trains)
+    per_train = [versions_for_train(tags, train) for train in trains]
+    admitted_by: dict[str, list[str]] = {}
+    ignored: tuple[str, ...] = per_train[0].ignored_tags if per_train else ()
+    # Newest first, in SemVer precedence over the union of the trains.
+    full_order = [parsed.tag for parsed in reversed(parse_versions(tags)[0])]
+    for train_versions in per_train:
+        for version in train_versions.admitted:
+            admitted_by.setdefault(version, []).append(train_versions.train.name)
+    rows = [(version, admitted_by[version]) for version in full_order if version in admitted_by]
+
+    if args.output == "json":
+        document = {
+            "extensionType": extension_type.name,
+            "chart": {"repository": extension_type.chart.repository, "name": extension_type.chart.name},
+            "train": trains[0].name if args.train is not None else None,
+            "versions": [
+                {
+                    "version": version,
+                    "trains": train_names,
+                    "created": details[version].created,
+                    "digest": details[version].digest,
+                }
+                for version, train_names in rows
+            ],
+            "ignoredTags": list(ignored),
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    where = f"chart {extension_type.chart.name} from {extension_type.chart.repository}"
+    if args.train is not None:
+        print(f"# {extension_type.name} ({where}), train {trains[0].name}: {len(rows)} versions, newest first")
+        for version, _ in rows:
+            print(version)
+    else:
+        print(f"# {extension_type.name} ({where}): {len(rows)} versions, newest first")
+        width = max([len("VERSION"), *(len(version) for version, _ in rows)])
+        print(f"{'VERSION':<{width}}  TRAINS")
+        for version, train_names in rows:
+            print(f"{version:<{width}}  {', '.join(train_names)}")
+    if ignored:
+        print(f"# ignored (not SemVer 2.0): {', '.join(ignored)}")
+    return 0
+

@@ -1,0 +1,151 @@
+"""`extctl resolve --source PATH`: the chart version each extension would get, and why.
+
+Owns: presenting ``resolve_version`` results for every extension of a source (as a first install
+would get them, or as an upgrade from ``--installed NAME=VERSION``), in text or JSON. One
+extension's failure is reported and the others are still resolved; the exit status is 1 if any
+failed. Must not: implement resolution rules (``controller.models.resolution``) or fetching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.catalog.index import ChartVersion
+from controller.commands.catalog import chart_versions
+from controller.commands.validate import print_manifest_errors_json
+from controller.errors import ExtctlError, ManifestError
+from controller.manifests import load_directory
+from controller.models.manifests import ChartRef, Extension, ManifestSet
+from controller.models.resolution import Resolution, resolve_version
+
+
+@dataclass(frozen=True)
+class ExtensionResolution:
+    extension: Extension
+    namespace: str | None
+    resolution: Resolution | None
+    error: str | None
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "resolve",
+        help="show the chart version each extension resolves to, with the rule and the reason",
+        description="Resolve every extension's target chart version from its release train, as a first "
+        "install would get it (or as an upgrade from --installed versions), and explain each choice.",
+    )
+    parser.add_argument("--source", type=Path, default=Path("."), help="source directory (default: .)")
+    parser.add_argument(
+        "--installed",
+        action="append",
+        default=[],
+        metavar="NAME=VERSION",
+        help="treat extension NAME as installed at VERSION (repeatable) to see upgrade decisions",
+    )
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(handler=run)
+
+
+def parse_installed(pairs: list[str], manifests: ManifestSet) -> dict[str, str]:
+    installed: dict[str, str] = {}
+    for pair in pairs:
+        name, separator, version = pair.partition("=")
+        if not separator or not name or not version:
+            raise ExtctlError(f"--installed expects NAME=VERSION, got {pair!r}")
+        if name not in manifests.extensions:
+            raise ExtctlError(f"--installed names unknown extension {name!r}")
+        installed[name] = version
+    return installed
+
+
+def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str]) -> list[ExtensionResolution]:
+    versions_cache: dict[ChartRef, list[ChartVersion] | ExtctlError] = {}
+    results = []
+    for extension in manifests.extensions.values():
+        extension_type = manifests.type_of(extension)
+        namespace = manifests.namespace_of(extension)
+        try:
+            train = extension_type.find_train(extension.spec.release_train)
+            if train is None:  # validation already rejects this; kept for callers that skip it
+                raise ExtctlError(f"type {extension_type.name} has no release train {extension.spec.release_train}")
+            if extension_type.chart not in versions_cache:
+                try:
+                    versions_cache[extension_type.chart] = chart_versions(source, extension_type.chart)
+                except ExtctlError as exc:
+                    versions_cache[extension_type.chart] = exc
+            published = versions_cache[extension_type.chart]
+            if isinstance(published, ExtctlError):
+                raise published
+            resolution = resolve_version(
+                [chart_version.version for chart_version in published],
+                train,
+                pinned_version=extension.spec.version,
+                auto_upgrade_minor_version=extension.spec.auto_upgrade_minor_version,
+                major_version=extension.spec.major_version,
+                installed_version=installed.get(extension.name),
+            )
+            results.append(ExtensionResolution(extension, namespace, resolution, None))
+        except ExtctlError as exc:
+            results.append(ExtensionResolution(extension, namespace, None, str(exc)))
+    return results
+
+
+def as_json(result: ExtensionResolution) -> dict[str, object]:
+    extension, resolution = result.extension, result.resolution
+    return {
+        "name": extension.name,
+        "extensionType": extension.spec.extension_type,
+        "scope": extension.spec.scope.kind.value,
+        "namespace": result.namespace,
+        "releaseTrain": resolution.train if resolution else extension.spec.release_train,
+        "installedVersion": resolution.installed_version if resolution else None,
+        "version": resolution.version if resolution else None,
+        "rule": resolution.rule.value if resolution else None,
+        "explanation": resolution.explanation if resolution else None,
+        "newerMajorAvailable": resolution.newer_major_available if resolution else None,
+        "ignoredTags": list(resolution.ignored_tags) if resolution else [],
+        "error": result.error,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    source: Path = args.source
+    try:
+        manifests = load_directory(source)
+    except ManifestError as exc:
+        if args.output != "json":
+            raise
+        print_manifest_errors_json(exc, source=str(source), extensions=[])
+        return 1
+    results = resolve_all(source, manifests, parse_installed(args.installed, manifests))
+    failed = [result for result in results if result.error is not None]
+    if args.output == "json":
+        print(json.dumps({"source": str(source), "extensions": [as_json(r) for r in results]}, indent=2))
+        return 1 if failed else 0
+    rows = [
+        (
+            r.extension.name,
+            r.extension.spec.extension_type,
+            r.resolution.train if r.resolution else r.extension.spec.release_train,
+            r.resolution.version if r.resolution else "-",
+            r.resolution.rule.value if r.resolution else "error",
+        )
+        for r in results
+    ]
+    headers = ("EXTENSION", "TYPE", "TRAIN", "VERSION", "RULE")
+    widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row, result in zip(rows, results, strict=True):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        if result.resolution is not None:
+            print(f"    why: {result.resolution.explanation}")
+        else:
+            print(f"    error: {result.error}")
+    for result in failed:
+        print(f"extctl: error: {result.extension.name}: {result.error}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,97 @@
+"""``extctl run``: reconcile at start, then every ``--interval`` (with jitter), until SIGTERM/SIGINT.
+
+In local-directory mode a manifest change triggers a pass at once (watchfiles). On SIGTERM or
+SIGINT a running pass is allowed to finish (up to ``--shutdown-grace``), so helm actions are never
+cut off half-way in the normal case; then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+from controller.commands._engine import add_engine_options, build_reconciler
+from controller.logs import get_logger
+from controller.source import awatch_local
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+JITTER_FRACTION = 0.1
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h``, ``500ms`` → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 60s, 5m or 1h, got {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "run", help="reconcile continuously (the controller's main loop)")
+    add_engine_options(parser)
+    parser.add_argument("--interval", type=parse_duration, default=60.0, help="time between passes (default 60s)")
+    parser.add_argument("--shutdown-grace", type=parse_duration, default=330.0,
+                        help="on SIGTERM, how long a running pass may take to finish (default 330s)")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_main(args))
+
+
+async def _main(args: argparse.Namespace) -> int:
+    reconciler = build_reconciler(args)
+    log = get_logger()
+    stop = asyncio.Event()
+    trigger = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    local_dir = Path(args.source)
+    if "://" not in args.source and local_dir.is_dir():
+        watcher = asyncio.create_task(_watch(local_dir, stop, trigger))
+    log.info("controller.started", source=reconciler.source.describe(), interval_s=args.interval,
+             watch=watcher is not None)
+    stop_wait = asyncio.create_task(stop.wait())
+    try:
+        while not stop.is_set():
+            trigger.clear()
+            current = asyncio.create_task(reconciler.run_pass(apply=True))
+            await asyncio.wait({current, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if not current.done():
+                log.info("controller.stopping", waiting_for="running pass", grace_s=args.shutdown_grace)
+                done, _ = await asyncio.wait({current}, timeout=args.shutdown_grace)
+                if not done:
+                    log.warning("controller.stopping", cancelled="running pass exceeded the shutdown grace")
+                    current.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await current
+                break
+            delay = args.interval * (1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION))  # noqa: S311 - jitter
+            trigger_wait = asyncio.create_task(trigger.wait())
+            await asyncio.wait({stop_wait, trigger_wait}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            trigger_wait.cancel()
+    finally:
+        stop_wait.cancel()
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    log.info("controller.stopped")
+    return 0
+
+
+async def _watch(directory: Path, stop: asyncio.Event, trigger: asyncio.Event) -> None:
+    log = get_logger()
+    async for changed in awatch_local(directory, stop):
+        log.info("source.changed", files=sorted(changed)[:10])
+        trigger.set()

@@ -1,0 +1,77 @@
+"""`extctl validate [PATH]`: check every manifest under PATH against the schemas and semantic rules.
+
+Owns: presenting validation results (located errors on stderr in text mode, or one JSON document)
+and the exit code (0 valid, 1 invalid). Must not: contain validation logic (``controller.manifests``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller.errors import ManifestError, ValidationIssue
+from controller.manifests import load_directory
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "validate",
+        help="validate extension manifests",
+        description="Validate every Extension and ExtensionType under PATH (schema and semantic checks). "
+        "Exit status 0 when valid, 1 when not.",
+    )
+    parser.add_argument("path", nargs="?", type=Path, default=Path("."), help="source directory (default: .)")
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    parser.set_defaults(handler=run)
+
+
+def issue_as_json(issue: ValidationIssue) -> dict[str, object]:
+    return {
+        "file": issue.location.file,
+        "line": issue.location.line,
+        "column": issue.location.column,
+        "field": issue.field,
+        "message": issue.message,
+        "text": str(issue),
+    }
+
+
+def print_manifest_errors_json(exc: ManifestError, **extra: object) -> None:
+    """The JSON shape of invalid manifests, shared by every command with ``--output json``."""
+    print(json.dumps({**extra, "errors": [issue_as_json(issue) for issue in exc.issues]}, indent=2))
+
+
+def run(args: argparse.Namespace) -> int:
+    root: Path = args.path
+    try:
+        manifests = load_directory(root)
+    except ManifestError as exc:
+        if args.output == "json":
+            print_manifest_errors_json(exc, valid=False)
+        else:
+            for issue in exc.issues:
+                print(issue, file=sys.stderr)
+            count = len(exc.issues)
+            print(f"{root}: {count} error{'s' if count != 1 else ''}", file=sys.stderr)
+        return 1
+    if args.output == "json":
+        document = {
+            "valid": True,
+            "errors": [],
+            "extensionTypes": [
+                {"name": t.name, "file": t.location.file, "line": t.location.line} for t in manifests.types.values()
+            ],
+            "extensions": [
+                {"name": e.name, "file": e.location.file, "line": e.location.line}
+                for e in manifests.extensions.values()
+            ],
+        }
+        print(json.dumps(document, indent=2))
+    else:
+        print(
+            f"{root}: valid ({len(manifests.types)} extension types, {len(manifests.extensions)} extensions)"
+        )
+    return 0

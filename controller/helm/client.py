@@ -1,0 +1,159 @@
+"""Helm actions as typed calls: list, metadata, history, install, upgrade, rollback, uninstall, template.
+
+Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators) and
+passing values through a 0600 file in a private 0700 directory that is always removed, so values
+(protected settings included) never appear on a command line. Must not: decide which action to take,
+retry, or record status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.errors import HelmError
+from controller.helm.runner import HelmRunner
+
+LIST_PAGE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class ChartLocator:
+    """Where helm gets the chart: a local ``.tgz`` path, ``oci://…`` reference, or ``name`` + ``repo_url``."""
+
+    ref: str
+    version: str
+    repo_url: str | None = None
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    plain_http: bool = False
+
+    def args(self) -> list[str]:
+        argv = [self.ref, "--version", self.version]
+        if self.repo_url:
+            argv += ["--repo", self.repo_url]
+        if self.username is not None:
+            argv += ["--username", self.username, "--password", self.password or ""]
+        if self.plain_http:
+            argv.append("--plain-http")
+        return argv
+
+
+@dataclass(frozen=True)
+class ReleaseRequest:
+    """Everything helm needs to install or upgrade one release."""
+
+    name: str
+    namespace: str
+    chart: ChartLocator
+    values: Mapping[str, Any] = field(repr=False)
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def values_file(values: Mapping[str, Any]) -> Iterator[Path]:
+    """Write values to a 0600 file inside a fresh 0700 directory; remove both on exit, whatever happens."""
+    directory = Path(tempfile.mkdtemp(prefix="extctl-values-"))
+    try:
+        path = directory / "values.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(values, handle)
+        yield path
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+class HelmClient:
+    """Typed helm actions over one ``HelmRunner``."""
+
+    def __init__(self, runner: HelmRunner) -> None:
+        self.runner = runner
+        self.settings = runner.settings
+
+    def _apply_flags(self, *, validation: bool = True) -> list[str]:
+        flags: list[str] = []
+        if self.settings.server_side is not None:
+            flags.append(f"--server-side={'true' if self.settings.server_side else 'false'}")
+        if validation and not self.settings.openapi_validation:
+            flags.append("--disable-openapi-validation")
+        return flags
+
+    @staticmethod
+    def _labels(labels: Mapping[str, str]) -> list[str]:
+        if not labels:
+            return []
+        return ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
+
+    async def list_releases(self) -> list[dict[str, Any]]:
+        """Every release in every namespace and status (paged, so more than 256 work)."""
+        releases: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            result = await self.runner.run(
+                ["list", "--all-namespaces", "--max", str(LIST_PAGE_SIZE), "--offset", str(offset), "-o", "json"]
+            )
+            page = json.loads(result.stdout or "[]") or []
+            releases.extend(page)
+            if len(page) < LIST_PAGE_SIZE:
+                return releases
+            offset += LIST_PAGE_SIZE
+
+    async def get_metadata(self, name: str, namespace: str) -> dict[str, Any]:
+        result = await self.runner.run(["get", "metadata", name, "-n", namespace, "-o", "json"])
+        data: dict[str, Any] = json.loads(result.stdout)
+        return data
+
+    async def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
+        result = await self.runner.run(["history", name, "-n", namespace, "--max", "50", "-o", "json"])
+        data: list[dict[str, Any]] = json.loads(result.stdout or "[]")
+        return data
+
+    async def install(self, request: ReleaseRequest) -> None:
+        with values_file(request.values) as path:
+            await self.runner.run([
+                "install", request.name, *request.chart.args(), "-n", request.namespace,
+                "-f", str(path), "--timeout", self.settings.timeout_flag,
+                *self._apply_flags(), *self._labels(request.labels),
+            ])
+
+    async def upgrade(self, request: ReleaseRequest) -> None:
+        """Upgrade with ``--reset-values``: the values file is the whole truth, never merged with old values."""
+        with values_file(request.values) as path:
+            await self.runner.run([
+                "upgrade", request.name, *request.chart.args(), "-n", request.namespace,
+                "-f", str(path), "--reset-values", "--timeout", self.settings.timeout_flag,
+                "--history-max", str(self.settings.history_max),
+                *self._apply_flags(), *self._labels(request.labels),
+            ])
+
+    async def rollback(self, name: str, namespace: str, revision: int | None = None) -> None:
+        argv = ["rollback", name]
+        if revision is not None:
+            argv.append(str(revision))
+        await self.runner.run([*argv, "-n", namespace, "--timeout", self.settings.timeout_flag,
+                               "--history-max", str(self.settings.history_max),
+                               *self._apply_flags(validation=False)])
+
+    async def uninstall(self, name: str, namespace: str) -> None:
+        await self.runner.run(["uninstall", name, "-n", namespace, "--timeout", self.settings.timeout_flag])
+
+    async def template(self, request: ReleaseRequest, *, extra_args: Sequence[str] = ()) -> str:
+        """Render the chart as ``helm install`` would, without a cluster."""
+        with values_file(request.values) as path:
+            result = await self.runner.run([
+                "template", request.name, *request.chart.args(), "-n", request.namespace,
+                "-f", str(path), *extra_args,
+            ])
+        return result.stdout
+
+
+def is_not_found(error: HelmError) -> bool:
+    return error.reason == "ReleaseNotFound"

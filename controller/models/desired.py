@@ -1,0 +1,134 @@
+"""Desired state: one ``DesiredRelease`` per extension, built from manifests + resolutions + values.
+
+Owns: the release labels extctl writes (ownership, extension, values digest, source revision,
+dependencies), merging protected values into Helm values at their ``targetPath``, and the canonical
+values digest (protected values enter it only as an HMAC computed by the caller, never in clear).
+Must not: read Secrets, call helm, fetch catalogs, or read the clock.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.models.manifests import ChartRef, Extension, ManifestSet
+from controller.models.resolution import Resolution
+
+LABEL_MANAGED_BY = "extctl.dev/managed-by"
+MANAGED_BY_VALUE = "extctl"
+LABEL_EXTENSION = "extctl.dev/extension"
+LABEL_DIGEST = "extctl.dev/values-digest"
+LABEL_REVISION = "extctl.dev/source-revision"
+LABEL_DEPENDS_ON = "extctl.dev/depends-on"
+LABEL_INSTANCE = "extctl.dev/instance"
+DEFAULT_INSTANCE = "default"
+DEPENDS_SEPARATOR = "_"  # extension names are DNS-1123 labels, so "_" never occurs inside one
+DIGEST_LENGTH = 32
+LABEL_VALUE_MAX = 63
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def values_digest(settings: Mapping[str, Any], protected_hmac: str | None = None) -> str:
+    """Digest of the plain settings plus (optionally) an HMAC of the protected ones; 32 hex chars."""
+    material = canonical_json(settings) + "\x00" + (protected_hmac or "")
+    return hashlib.sha256(material.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+def set_path(values: dict[str, Any], dotted_path: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested dicts, creating levels; a non-dict in the way is replaced."""
+    parts = [p for p in dotted_path.split(".") if p]
+    cursor = values
+    for part in parts[:-1]:
+        nxt = cursor.get(part)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cursor[part] = nxt
+        cursor = nxt
+    if parts:
+        cursor[parts[-1]] = value
+
+
+def merge_values(settings: Mapping[str, Any], protected: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm values: configurationSettings with every protected value set at its dotted target path."""
+    merged = copy.deepcopy(dict(settings))
+    for path, value in sorted(protected.items()):
+        set_path(merged, path, value)
+    return merged
+
+
+def source_revision_label(revision: str) -> str:
+    """``main@sha1:abc…`` → ``abc…`` (label values allow no ``@`` or ``:``; at most 63 chars)."""
+    return revision.rsplit(":", 1)[-1][:40]
+
+
+def depends_on_label(names: tuple[str, ...]) -> str:
+    value = DEPENDS_SEPARATOR.join(sorted(names))
+    return value if len(value) <= LABEL_VALUE_MAX else value[:LABEL_VALUE_MAX].rsplit(DEPENDS_SEPARATOR, 1)[0]
+
+
+@dataclass(frozen=True)
+class DesiredRelease:
+    """What one extension should look like in the cluster."""
+
+    extension: str
+    namespace: str
+    chart: ChartRef
+    version: str
+    resolution: Resolution
+    values: Mapping[str, Any] = field(repr=False, compare=False)
+    values_digest: str
+    protected_paths: tuple[str, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    suspended: bool = False
+    settings: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def release_name(self) -> str:
+        return self.extension
+
+    def labels(self, revision: str, instance: str = DEFAULT_INSTANCE) -> dict[str, str]:
+        labels = {
+            LABEL_MANAGED_BY: MANAGED_BY_VALUE,
+            LABEL_INSTANCE: instance,
+            LABEL_EXTENSION: self.extension,
+            LABEL_DIGEST: self.values_digest,
+            LABEL_REVISION: source_revision_label(revision),
+        }
+        if self.depends_on:
+            labels[LABEL_DEPENDS_ON] = depends_on_label(self.depends_on)
+        return labels
+
+
+def build_desired_release(
+    extension: Extension,
+    manifests: ManifestSet,
+    resolution: Resolution,
+    *,
+    protected_values: Mapping[str, Any] | None = None,
+    protected_hmac: str | None = None,
+) -> DesiredRelease:
+    """One extension's desired release. ``protected_values`` maps target path → secret value."""
+    extension_type = manifests.type_of(extension)
+    namespace = manifests.namespace_of(extension) or "default"
+    settings = dict(extension.spec.configuration_settings)
+    protected = dict(protected_values or {})
+    return DesiredRelease(
+        extension=extension.name,
+        namespace=namespace,
+        chart=extension_type.chart,
+        version=resolution.version,
+        resolution=resolution,
+        values=merge_values(settings, protected),
+        values_digest=values_digest(settings, protected_hmac),
+        protected_paths=tuple(sorted(protected)),
+        depends_on=tuple(extension.spec.depends_on),
+        suspended=extension.spec.suspend,
+        settings=settings,
+    )

@@ -1,0 +1,170 @@
+"""Typed, immutable views of the two manifest kinds: Extension and ExtensionType.
+
+Owns: the manifest data model with the defaults the spec defines (release train ``stable`` matched
+case-insensitively, auto-upgrade on, cluster scope, the default ``stable``/``preview`` trains), and
+pure helpers over it (train lookup, effective namespace). Must not: parse YAML, validate documents
+(that is ``controller.manifests``), or do any I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from controller.errors import Location
+
+API_VERSION = "extctl.dev/v1alpha1"
+DEFAULT_RELEASE_TRAIN = "stable"
+DEFAULT_PREVIEW_IDENTIFIERS = ("preview", "rc", "beta", "alpha")
+MAX_EXTENSION_NAME_LENGTH = 53
+UNKNOWN_LOCATION = Location(file="<unknown>", line=0, column=0)
+
+_CONSTRAINT_OPERATOR = re.compile(r"(<=|>=|==|!=|<|>)\s+")
+_CONSTRAINT_SEPARATOR = re.compile(r"[\s,]+")
+
+
+class Kind(StrEnum):
+    EXTENSION = "Extension"
+    EXTENSION_TYPE = "ExtensionType"
+
+
+class ScopeKind(StrEnum):
+    CLUSTER = "cluster"
+    NAMESPACE = "namespace"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where the release goes. ``namespace`` is releaseNamespace (cluster) or targetNamespace (namespace);
+    ``None`` for cluster scope means "the type's defaultReleaseNamespace"."""
+
+    kind: ScopeKind = ScopeKind.CLUSTER
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class ProtectedSettingRef:
+    """A reference to a Secret whose value(s) become Helm values; never the value itself."""
+
+    secret_name: str
+    namespace: str | None = None
+    key: str | None = None
+    target_path: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtensionSpec:
+    extension_type: str
+    scope: Scope = Scope()
+    release_train: str = DEFAULT_RELEASE_TRAIN
+    auto_upgrade_minor_version: bool = True
+    version: str | None = None
+    major_version: int | None = None
+    configuration_settings: Mapping[str, object] = field(default_factory=dict, hash=False)
+    configuration_protected_settings: tuple[ProtectedSettingRef, ...] = ()
+    depends_on: tuple[str, ...] = ()
+    suspend: bool = False
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One desired extension; ``name`` is also the Helm release name."""
+
+    name: str
+    spec: ExtensionSpec
+    location: Location = field(default=UNKNOWN_LOCATION, compare=False)
+
+
+@dataclass(frozen=True)
+class ChartRef:
+    """``repository`` is http(s)://, oci:// or a path relative to the source root holding index.yaml."""
+
+    repository: str
+    name: str
+
+    @property
+    def is_local(self) -> bool:
+        return is_local_repository(self.repository)
+
+
+@dataclass(frozen=True)
+class ReleaseTrain:
+    """A named channel. No prerelease identifiers: stable versions only. ``constraint`` narrows further."""
+
+    name: str
+    prerelease_identifiers: tuple[str, ...] = ()
+    constraint: str | None = None
+
+    def matches_name(self, requested: str) -> bool:
+        """Train names match case-insensitively (Arc writes "Stable")."""
+        return self.name.casefold() == requested.casefold()
+
+    def constraint_comparators(self) -> tuple[str, ...]:
+        """The constraint split into single comparisons such as ``>=1.0.0`` (all must hold)."""
+        return split_constraint(self.constraint)
+
+
+DEFAULT_RELEASE_TRAINS: tuple[ReleaseTrain, ...] = (
+    ReleaseTrain(name="stable"),
+    ReleaseTrain(name="preview", prerelease_identifiers=DEFAULT_PREVIEW_IDENTIFIERS),
+)
+
+
+@dataclass(frozen=True)
+class ExtensionType:
+    name: str
+    chart: ChartRef
+    supported_scopes: tuple[ScopeKind, ...] = (ScopeKind.CLUSTER, ScopeKind.NAMESPACE)
+    default_release_namespace: str | None = None
+    release_trains: tuple[ReleaseTrain, ...] = DEFAULT_RELEASE_TRAINS
+    location: Location = field(default=UNKNOWN_LOCATION, compare=False)
+
+    def find_train(self, requested: str) -> ReleaseTrain | None:
+        """The train called ``requested`` (case-insensitive), or ``None``."""
+        for train in self.release_trains:
+            if train.matches_name(requested):
+                return train
+        return None
+
+    @property
+    def train_names(self) -> tuple[str, ...]:
+        return tuple(train.name for train in self.release_trains)
+
+
+def effective_namespace(extension: Extension, extension_type: ExtensionType | None) -> str | None:
+    """The namespace the release lives in: targetNamespace (namespace scope), releaseNamespace, or the
+    type's defaultReleaseNamespace (cluster scope). ``None`` when cluster scope has neither."""
+    if extension.spec.scope.namespace is not None:
+        return extension.spec.scope.namespace
+    if extension.spec.scope.kind is ScopeKind.CLUSTER and extension_type is not None:
+        return extension_type.default_release_namespace
+    return None
+
+
+def is_local_repository(repository: str) -> bool:
+    """True for a path relative to the source root (not http://, https:// or oci://)."""
+    return not repository.lower().startswith(("http://", "https://", "oci://"))
+
+
+def split_constraint(constraint: str | None) -> tuple[str, ...]:
+    """Split ``">= 1.0.0, <2.0.0"`` into ``(">=1.0.0", "<2.0.0")``; ``None``/blank gives ``()``."""
+    if constraint is None or not constraint.strip():
+        return ()
+    joined = _CONSTRAINT_OPERATOR.sub(r"\1", constraint.strip())
+    return tuple(part for part in _CONSTRAINT_SEPARATOR.split(joined) if part)
+
+
+@dataclass(frozen=True)
+class ManifestSet:
+    """Every ExtensionType and Extension of one source revision, keyed by name (already validated)."""
+
+    types: Mapping[str, ExtensionType]
+    extensions: Mapping[str, Extension]
+
+    def type_of(self, extension: Extension) -> ExtensionType:
+        return self.types[extension.spec.extension_type]
+
+    def namespace_of(self, extension: Extension) -> str | None:
+        return effective_namespace(extension, self.types.get(extension.spec.extension_type))

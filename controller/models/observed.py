@@ -1,0 +1,85 @@
+"""Observed state: the Helm releases in the cluster, as extctl sees them.
+
+Owns: the typed view of one release (name, namespace, revision, status, chart, version, labels) and
+what its labels say about ownership. Must not: call helm (the reconciler builds these from the
+``helm list``/``helm get metadata`` JSON it was handed) or read the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.models.desired import (
+    DEFAULT_INSTANCE,
+    DEPENDS_SEPARATOR,
+    LABEL_DEPENDS_ON,
+    LABEL_DIGEST,
+    LABEL_EXTENSION,
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    MANAGED_BY_VALUE,
+)
+
+LOCKED_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback", "uninstalling"})
+
+
+@dataclass(frozen=True)
+class ObservedRelease:
+    name: str
+    namespace: str
+    revision: int
+    status: str
+    chart_name: str | None = None
+    chart_version: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+    updated: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def managed(self) -> bool:
+        return self.labels.get(LABEL_MANAGED_BY) == MANAGED_BY_VALUE
+
+    @property
+    def instance(self) -> str | None:
+        """Which extctl instance owns it (several may share a cluster, each with its own Git source)."""
+        return self.labels.get(LABEL_INSTANCE, DEFAULT_INSTANCE) if self.managed else None
+
+    def owned_by(self, instance: str) -> bool:
+        return self.managed and self.instance == instance
+
+    @property
+    def extension(self) -> str | None:
+        return self.labels.get(LABEL_EXTENSION) if self.managed else None
+
+    @property
+    def values_digest(self) -> str | None:
+        return self.labels.get(LABEL_DIGEST)
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        raw = self.labels.get(LABEL_DEPENDS_ON, "")
+        return tuple(name for name in raw.split(DEPENDS_SEPARATOR) if name)
+
+    @property
+    def locked(self) -> bool:
+        return self.status in LOCKED_STATUSES
+
+
+def observed_from_helm(listing: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ObservedRelease:
+    """Combine one ``helm list -o json`` row with its ``helm get metadata -o json`` (may be None)."""
+    meta = metadata or {}
+    return ObservedRelease(
+        name=str(listing["name"]),
+        namespace=str(listing["namespace"]),
+        revision=int(listing.get("revision", 0)),
+        status=str(listing.get("status", "unknown")),
+        chart_name=meta.get("chart"),
+        chart_version=meta.get("version"),
+        labels=dict(meta.get("labels") or {}),
+        updated=listing.get("updated"),
+    )

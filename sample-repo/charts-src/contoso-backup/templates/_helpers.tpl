@@ -1,0 +1,6 @@
+{{- define "contoso-backup.labels" -}}
+app.kubernetes.io/name: contoso-backup
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.Version | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}

@@ -1,0 +1,250 @@
+"""End to end: a real Git remote, a real chart repository, real helm, the sandbox; extctl as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.chart_repo import ChartRepo
+from tests.support.extctl import ExtctlRun, extension, extension_type, run_extctl
+from tests.support.git_remote import GitRemote
+from tests.support.sandbox import SandboxHandle
+
+pytestmark = pytest.mark.integration
+DOCUMENTED_ACTION_FIELDS = {"event", "reconcile_id", "revision", "extension", "action", "namespace",
+                            "from_version", "to_version", "outcome", "duration_ms", "reason", "timestamp", "level"}
+DOCUMENTED_SUMMARY_FIELDS = {"event", "reconcile_id", "revision", "outcome", "installed", "upgraded", "uninstalled",
+                             "unchanged", "failed", "skipped", "duration_ms"}
+
+
+def poll(check: Callable[[], Any], *, deadline_s: float = 60, what: str = "condition") -> Any:
+    """Poll ``check`` until it returns something truthy, or fail after ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)  # polling interval, bounded by the deadline (not synchronisation by sleep)
+    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
+
+
+@dataclass
+class Scenario:
+    """One test's Git repo + chart repo + namespace, and a way to run extctl on it."""
+
+    sandbox: SandboxHandle
+    remote: GitRemote
+    charts: ChartRepo
+    ns: str
+    cache: Path
+
+    def reconcile(self, *extra: str) -> ExtctlRun:
+        return run_extctl(self.sandbox, "reconcile", "--once", *self.source_args(), "--log-format", "json", *extra)
+
+    def plan(self, *extra: str) -> ExtctlRun:
+        return run_extctl(self.sandbox, "plan", *self.source_args(), "--output", "json", *extra)
+
+    def source_args(self) -> list[str]:
+        return ["--source", self.remote.http_url, "--cache-dir", str(self.cache), "--instance", self.ns]
+
+    def releases(self) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in self.sandbox.helm_json("list", "-n", self.ns)}
+
+    def metadata(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.sandbox.helm_json("get", "metadata", name, "-n", self.ns)
+        return result
+
+    def revisions(self) -> dict[str, int]:
+        return {name: int(r["revision"]) for name, r in self.releases().items()}
+
+
+@pytest.fixture
+def scenario(sandbox: SandboxHandle, git_remote: GitRemote, chart_repo_factory: Any, unique_name: str,
+             tmp_path: Path) -> Scenario:
+    charts = chart_repo_factory(versions=("1.0.0", "1.1.0"))
+    ns = unique_name
+    git_remote.commit({
+        "catalog/agent.yaml": extension_type("demo.agent", charts.url, namespace=ns),
+        "extensions/agent.yaml": extension("agent", "demo.agent", ns, settings={"logLevel": "info"}),
+        "extensions/pinned.yaml": extension("pinned", "demo.agent", ns, version="1.0.0"),
+        "extensions/web.yaml": extension("web", "demo.agent", ns, depends_on=["agent"]),
+    }, message="initial extensions")
+    return Scenario(sandbox, git_remote, charts, ns, tmp_path / "cache")
+
+
+def test_first_pass_installs_everything_second_pass_changes_nothing(scenario: Scenario) -> None:
+    first = scenario.reconcile()
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sorted(first.changes()) == [("agent", "install", "succeeded"), ("pinned", "install", "succeeded"),
+                                       ("web", "install", "succeeded")]
+    versions = {name: scenario.metadata(name)["version"] for name in scenario.releases()}
+    assert versions == {"agent": "1.1.0", "pinned": "1.0.0", "web": "1.1.0"}
+    # dependsOn: web's action line comes after agent's.
+    order = [a["extension"] for a in first.actions()]
+    assert order.index("agent") < order.index("web")
+    assert first.summary()["installed"] == 3
+
+    second = scenario.reconcile()
+    assert second.returncode == 0
+    assert second.changes() == []
+    summary = second.summary()
+    assert (summary["installed"], summary["upgraded"], summary["uninstalled"], summary["unchanged"]) == (0, 0, 0, 3)
+    assert scenario.revisions() == {"agent": 1, "pinned": 1, "web": 1}
+
+
+def test_settings_change_upgrades_exactly_that_extension(scenario: Scenario) -> None:
+    assert scenario.reconcile().returncode == 0
+    before = scenario.metadata("agent")["labels"]["extctl.dev/values-digest"]
+    scenario.remote.commit({"extensions/agent.yaml": extension("agent", "demo.agent", scenario.ns,
+                                                               settings={"logLevel": "debug"})})
+    result = scenario.reconcile()
+    assert result.returncode == 0
+    assert result.changes() == [("agent", "upgrade", "succeeded")]
+    assert "values digest changed" in result.actions()[0]["reason"] or any(
+        "values digest changed" in a["reason"] for a in result.actions() if a["extension"] == "agent")
+    assert scenario.revisions() == {"agent": 2, "pinned": 1, "web": 1}
+    after = scenario.metadata("agent")["labels"]
+    assert after["extctl.dev/values-digest"] != before
+    assert after["extctl.dev/source-revision"] == scenario.remote.head()
+    cm = scenario.sandbox.core_v1().read_namespaced_config_map("agent-settings", scenario.ns)
+    assert cm.data["value.logLevel"] == "debug"
+
+
+def test_new_minor_auto_upgrades_new_major_never_pinned_stays(scenario: Scenario) -> None:
+    assert scenario.reconcile().returncode == 0
+    scenario.charts.publish("1.2.0")
+    result = scenario.reconcile()
+    assert sorted(result.changes()) == [("agent", "upgrade", "succeeded"), ("web", "upgrade", "succeeded")]
+    agent_line = next(a for a in result.actions() if a["extension"] == "agent")
+    assert (agent_line["from_version"], agent_line["to_version"]) == ("1.1.0", "1.2.0")
+
+    scenario.charts.publish("2.0.0")
+    result = scenario.reconcile()
+    assert result.changes() == []
+    assert {n: scenario.metadata(n)["version"] for n in ("agent", "pinned", "web")} == {
+        "agent": "1.2.0", "pinned": "1.0.0", "web": "1.2.0"}
+    plan = scenario.plan()
+    agent = next(a for a in plan_actions(plan) if a["extension"] == "agent")
+    assert agent["resolution"]["newer_major_available"] == "2.0.0"
+
+
+def plan_actions(run: ExtctlRun) -> list[dict[str, Any]]:
+    import json
+
+    data: dict[str, Any] = json.loads(run.stdout)
+    actions: list[dict[str, Any]] = data["actions"]
+    return actions
+
+
+def test_deleting_a_manifest_uninstalls_only_that_release_and_unowned_clash_is_conflict(
+    scenario: Scenario, chart_repo: ChartRepo
+) -> None:
+    assert scenario.reconcile().returncode == 0
+    # A release extctl did not create, on the name an extension wants.
+    scenario.sandbox.helm("install", "intruder", f"{scenario.charts.url}/demo-agent-1.0.0.tgz", "-n", scenario.ns,
+                          "--server-side=false", "--disable-openapi-validation")
+    scenario.remote.commit({
+        "extensions/pinned.yaml": None,
+        "extensions/intruder.yaml": extension("intruder", "demo.agent", scenario.ns),
+    })
+    result = scenario.reconcile()
+    assert result.returncode == 1, "a conflict is a failure the user must see"
+    changes = dict(((e, a), o) for e, a, o in result.changes())
+    assert changes == {("pinned", "uninstall"): "succeeded", ("intruder", "conflict"): "failed"}
+    conflict = next(a for a in result.actions() if a["extension"] == "intruder")
+    assert f"release {scenario.ns}/intruder already exists" in conflict["reason"]
+    releases = scenario.releases()
+    assert set(releases) == {"agent", "web", "intruder"}
+    assert releases["intruder"]["revision"] == "1", "the unowned release was not touched"
+
+
+def test_plan_changes_nothing(scenario: Scenario) -> None:
+    result = scenario.plan()
+    assert result.returncode == 0, result.stderr
+    assert {a["extension"]: a["action"] for a in plan_actions(result)} == {
+        "agent": "install", "pinned": "install", "web": "install"}
+    assert scenario.releases() == {}
+    assert scenario.reconcile().returncode == 0
+    history_before = scenario.sandbox.helm_json("history", "agent", "-n", scenario.ns)
+    scenario.remote.commit({"extensions/agent.yaml": extension("agent", "demo.agent", scenario.ns,
+                                                               settings={"logLevel": "warn"})})
+    result = scenario.plan()
+    assert {a["extension"]: a["action"] for a in plan_actions(result)} == {
+        "agent": "upgrade", "pinned": "noop", "web": "noop"}
+    assert scenario.sandbox.helm_json("history", "agent", "-n", scenario.ns) == history_before
+    offline = run_extctl(None, "plan", *scenario.source_args(), "--offline", "--output", "json")
+    assert offline.returncode == 0, offline.stderr
+    assert {a["action"] for a in plan_actions(offline)} == {"install"}
+
+
+def test_json_log_lines_carry_documented_fields(scenario: Scenario) -> None:
+    result = scenario.reconcile()
+    assert result.events, result.stdout
+    for action in result.actions():
+        assert set(action) >= DOCUMENTED_ACTION_FIELDS, set(DOCUMENTED_ACTION_FIELDS) - set(action)
+        assert action["revision"].startswith("main@sha1:")
+    summary = result.summary()
+    assert set(summary) >= DOCUMENTED_SUMMARY_FIELDS
+    assert len({e["reconcile_id"] for e in result.events}) == 1
+
+
+def test_sigterm_during_a_long_action_exits_cleanly_with_release_deployed(scenario: Scenario) -> None:
+    scenario.remote.commit({
+        "extensions/pinned.yaml": None, "extensions/web.yaml": None,
+        "extensions/agent.yaml": extension("agent", "demo.agent", scenario.ns, settings={
+            "annotations": {"sandbox.extctl.dev/delay-seconds": "4"}}),
+    })
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "run", *scenario.source_args(), "--interval", "1h",
+         "--log-format", "json"],
+        env=scenario.sandbox.full_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        poll(lambda: scenario.releases().get("agent", {}).get("status") == "pending-install",
+             what="helm install in flight")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert scenario.releases()["agent"]["status"] == "deployed"
+    assert '"event": "controller.stopped"' in stdout
+
+
+def test_local_directory_mode_reconciles_on_file_change(
+    sandbox: SandboxHandle, chart_repo_factory: Any, unique_name: str, tmp_path: Path
+) -> None:
+    charts = chart_repo_factory(versions=("1.0.0",))
+    source = tmp_path / "repo"
+    (source / "extensions").mkdir(parents=True)
+    (source / "type.yaml").write_text(extension_type("demo.agent", charts.url, namespace=unique_name))
+    manifest = source / "extensions" / "agent.yaml"
+    manifest.write_text(extension("agent", "demo.agent", unique_name, settings={"logLevel": "info"}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "controller", "run", "--source", str(source), "--interval", "1h",
+         "--instance", unique_name, "--log-format", "json"],
+        env=sandbox.full_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def revision() -> int:
+        rows = sandbox.helm_json("list", "-n", unique_name)
+        return int(rows[0]["revision"]) if rows and rows[0]["status"] == "deployed" else 0
+
+    try:
+        poll(lambda: revision() == 1, what="first install")
+        manifest.write_text(extension("agent", "demo.agent", unique_name, settings={"logLevel": "debug"}))
+        poll(lambda: revision() == 2, what="upgrade triggered by the file change")
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 0
+    revisions = {e["revision"] for e in (ExtctlRun(0, stdout, "").events) if e.get("revision")}
+    assert all(r.startswith("local@sha256:") for r in revisions), revisions
