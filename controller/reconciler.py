@@ -29,18 +29,17 @@ from controller.errors import (
     ExtctlError,
     HelmError,
     ManifestError,
-    ResolutionError,
     SecretNotReady,
     SourceError,
 )
 from controller.helm import ChartLocator, HelmClient, ReleaseRequest
 from controller.logs import get_logger, register_secret
 from controller.manifests import load_directory
-from controller.models.desired import DesiredRelease, build_desired_release, canonical_json
+from controller.models.desired import canonical_json
+from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
 from controller.models.manifests import ChartRef, Extension, ManifestSet
 from controller.models.observed import ObservedRelease, observed_from_helm
 from controller.models.plan import ActionKind, Hold, HoldKind, Plan, PlannedAction, plan
-from controller.models.resolution import resolve_version
 from controller.models.status import ActionResult, Outcome, Summary, outcome_without_running, summarize
 from controller.source import Snapshot, Source
 from controller.urls import sanitize_url, split_userinfo
@@ -143,8 +142,9 @@ class Reconciler:
         except (HelmError, ClusterError) as exc:
             return self._finish(log, PassResult(reconcile_id, snapshot.revision, "cluster-error", error=str(exc),
                                                 duration_ms=_ms(started)), exc.reason)
-        desired, holds, namespaces = await self._desire(context, observed, log)
-        the_plan = plan(desired, observed, holds, held_namespaces=namespaces, instance=self.settings.instance)
+        state = await self._desire(context, observed, log)
+        the_plan = plan(state.releases, observed, state.holds, held_namespaces=state.namespaces,
+                        instance=self.settings.instance)
         if apply and not self.settings.offline:
             results = await self._apply(the_plan, context)
             outcome = "applied"
@@ -209,69 +209,34 @@ class Reconciler:
         return list(observed)
 
     # ------------------------------------------------------------------ desired
-    async def _desire(
-        self, context: _PassContext, observed: Sequence[ObservedRelease], log: Any
-    ) -> tuple[list[DesiredRelease], dict[str, Hold], dict[str, str]]:
+    async def _desire(self, context: _PassContext, observed: Sequence[ObservedRelease], log: Any) -> DesiredState:
         manifests = context.manifests
-        desired: list[DesiredRelease] = []
-        holds: dict[str, Hold] = {}
-        namespaces: dict[str, str] = {}
-        for name in sorted(manifests.extensions):
-            extension = manifests.extensions[name]
-            extension_type = manifests.type_of(extension)
-            namespace = manifests.namespace_of(extension) or "default"
-            namespaces[name] = namespace
-            if extension.spec.suspend:
-                holds[name] = Hold(HoldKind.SUSPENDED, "suspended in Git: left exactly as it is")
-                continue
-            if extension_type.name in context.catalog_errors:
-                holds[name] = Hold(HoldKind.ERROR, "chart repository unavailable, release left as it is: "
-                                   + context.catalog_errors[extension_type.name])
-                continue
-            installed = self._installed_version(extension, namespace, extension_type.chart, observed,
-                                                self.settings.instance)
-            try:
-                resolution = resolve_version(
-                    [v.version for v in context.versions[extension_type.name]],
-                    extension_type.find_train(extension.spec.release_train) or extension_type.release_trains[0],
-                    pinned_version=extension.spec.version,
-                    auto_upgrade_minor_version=extension.spec.auto_upgrade_minor_version,
-                    major_version=extension.spec.major_version,
-                    installed_version=installed,
-                )
-            except ResolutionError as exc:
-                holds[name] = Hold(HoldKind.ERROR, f"version resolution failed: {exc}")
-                continue
-            try:
-                protected = await self._protected_values(extension, namespace)
-            except SecretNotReady as exc:
-                holds[name] = Hold(HoldKind.PENDING, f"pending: {exc}")
-                continue
-            except ClusterError as exc:
-                holds[name] = Hold(HoldKind.ERROR, f"cannot read protected settings: {exc}")
-                continue
-            hmac_hex = self._protected_hmac(protected) if protected else None
-            desired.append(build_desired_release(extension, manifests, resolution,
-                                                 protected_values=protected, protected_hmac=hmac_hex))
-            if resolution.newer_major_available:
-                log.info("extension.newer_major_available", extension=name,
-                         version=resolution.version, available=resolution.newer_major_available)
-        return desired, holds, namespaces
+        protected: dict[str, ProtectedInput] = {}
+        for name, extension in manifests.extensions.items():
+            if extension.spec.configuration_protected_settings and not extension.spec.suspend:
+                protected[name] = await self._protected_input(extension, manifests.namespace_of(extension) or "default")
+        state = build_desired_state(
+            manifests,
+            versions={name: [v.version for v in found] for name, found in context.versions.items()},
+            catalog_errors=context.catalog_errors,
+            installed=installed_versions(manifests, observed, self.settings.instance),
+            protected=protected,
+        )
+        for notice in state.notices:
+            log.info(f"extension.{notice.kind}", extension=notice.extension, message=notice.message)
+        return state
 
-    @staticmethod
-    def _installed_version(extension: Extension, namespace: str, chart: ChartRef,
-                           observed: Sequence[ObservedRelease], instance: str) -> str | None:
-        for release in observed:
-            if (release.key == (namespace, extension.name) and release.owned_by(instance)
-                    and release.extension == extension.name
-                    and release.chart_name in (None, chart.name) and release.status not in {"failed"}):
-                return release.chart_version
-        return None
+    async def _protected_input(self, extension: Extension, namespace: str) -> ProtectedInput:
+        try:
+            values = await self._protected_values(extension, namespace)
+        except SecretNotReady as exc:
+            return ProtectedInput(hold=Hold(HoldKind.PENDING, f"pending: {exc}"))
+        except ClusterError as exc:
+            return ProtectedInput(hold=Hold(HoldKind.ERROR, f"cannot read protected settings: {exc}"))
+        return ProtectedInput(values=values, hmac=self._protected_hmac(values))
 
     async def _protected_values(self, extension: Extension, namespace: str) -> dict[str, Any]:
         refs = extension.spec.configuration_protected_settings
-        if not refs:
-            return {}
         if self.settings.offline or self.cluster is None:
             # Offline plans never read Secrets: the paths are known, the values are not.
             return {ref.target_path or ref.key or ref.secret_name: "***" for ref in refs}
@@ -284,8 +249,7 @@ class Reconciler:
                 if ref.key not in data:
                     raise SecretNotReady(
                         f"key {ref.key!r} not found in Secret {secret_namespace}/{ref.secret_name}",
-                        hint=f"add the key: kubectl create secret generic {ref.secret_name} -n {secret_namespace} "
-                             f"--from-literal={ref.key}=VALUE --dry-run=client -o yaml | kubectl apply -f -")
+                        hint=f"add the key {ref.key!r} to Secret {secret_namespace}/{ref.secret_name}")
                 items = {ref.target_path or ref.key: data[ref.key]}
             else:
                 prefix = f"{ref.target_path}." if ref.target_path else ""

@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -424,3 +425,47 @@ def test_missing_repository_over_http(git_remote: GitRemote, cache: Path) -> Non
     with pytest.raises(SourceError) as failure:
         open_source(url, cache_dir=cache).fetch()
     assert failure.value.reason == "RepositoryNotFound"
+
+
+def test_symlinks_are_not_materialised(git_remote: GitRemote, cache: Path) -> None:
+    _seed(git_remote)
+    work = git_remote.worktree
+    (work / "clusters/prod/evil.yaml").symlink_to("/etc/passwd")
+    run_git(["add", "--all"], env=git_remote.env, cwd=work)
+    run_git(["commit", "--quiet", "-m", "symlink"], env=git_remote.env, cwd=work)
+    run_git(["push", "--quiet", "origin", "HEAD:refs/heads/main"], env=git_remote.env, cwd=work)
+    snap = open_source(git_remote.file_url, cache_dir=cache).fetch()
+    evil = snap.root / "clusters/prod/evil.yaml"
+    assert not evil.is_symlink() and evil.read_text() == "/etc/passwd"
+    _, files = files_at_ref(git_remote.file_url, "main", path="clusters/prod", cache_dir=cache)
+    assert set(files) == {"app.yaml"}
+
+
+def test_concurrent_fetches_of_one_cache_are_serialised(git_remote: GitRemote, cache: Path) -> None:
+    sha = _seed(git_remote)
+    results: list[str | None] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(open_source(git_remote.file_url, cache_dir=cache).fetch().commit)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert results == [sha] * 4
+
+
+def test_empty_cache_directory_is_initialised_quietly(git_remote: GitRemote, cache: Path) -> None:
+    sha = _seed(git_remote)
+    source = open_source(git_remote.file_url, cache_dir=cache)
+    assert isinstance(source, GitSource)
+    source.checkout_dir.mkdir(parents=True)
+    with capture_logs() as logs:
+        assert source.fetch().commit == sha
+    assert not [entry for entry in logs if entry["log_level"] == "warning"]

@@ -311,3 +311,37 @@ def test_watch_local_yields_on_manifest_change(tmp_path: Path) -> None:
         stop.set()
         thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+def test_awatch_local_yields_on_manifest_change_and_stops(tmp_path: Path) -> None:
+    import asyncio
+
+    from controller.source import awatch_local
+
+    root = _tree(tmp_path / "repo")
+    target = root / "clusters" / "prod" / "db.yml"
+
+    async def scenario() -> set[str]:
+        stop = asyncio.Event()
+        changes: asyncio.Queue[set[str]] = asyncio.Queue()
+
+        async def consume() -> None:
+            async for changed in awatch_local(root, stop, debounce_ms=50):
+                await changes.put(changed)
+
+        task = asyncio.create_task(consume())
+        got: set[str] = set()
+        deadline = time.monotonic() + 20
+        attempt = 0
+        while not got and time.monotonic() < deadline:
+            attempt += 1
+            target.write_text(f"kind: Extension\nname: db\nattempt: {attempt}\n")
+            try:
+                got = await asyncio.wait_for(changes.get(), timeout=0.5)
+            except TimeoutError:
+                continue
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)  # the watcher ends by itself once stop is set
+        return got
+
+    assert str(target) in asyncio.run(scenario())
