@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -138,7 +139,7 @@ class Reconciler:
         context = _PassContext(snapshot, manifests)
         await self._fetch_catalogs(context, log)
         try:
-            observed = [] if self.settings.offline else await self._observe()
+            observed = [] if self.settings.offline else await self.observe()
         except (HelmError, ClusterError) as exc:
             return self._finish(log, PassResult(reconcile_id, snapshot.revision, "cluster-error", error=str(exc),
                                                 duration_ms=_ms(started)), exc.reason)
@@ -186,7 +187,7 @@ class Reconciler:
                             repository=sanitize_url(chart.repository), error=str(exc), reason=exc.reason)
 
     # ------------------------------------------------------------------ observed
-    async def _observe(self) -> list[ObservedRelease]:
+    async def observe(self) -> list[ObservedRelease]:
         assert self.helm is not None  # noqa: S101 - only offline passes run without helm
         self.helm_calls += 1
         listing = await self.helm.list_releases()
@@ -320,7 +321,10 @@ class Reconciler:
         desired = action.desired
         request = ReleaseRequest(
             name=desired.release_name, namespace=desired.namespace,
-            chart=self._locator(desired.chart, desired.version, context),
+            chart=chart_locator(
+                desired.chart, desired.version, repo_root=context.snapshot.repo_root,
+                chart_versions=context.chart_versions.get((desired.chart.repository, desired.chart.name), ()),
+                credentials=self.repo_credentials),
             values=desired.values, labels=desired.labels(context.snapshot.revision, self.settings.instance))
         if action.kind is ActionKind.INSTALL:
             if self.cluster is not None:
@@ -353,31 +357,6 @@ class Reconciler:
             log.error("remediation.failed", error=str(exc), reason=exc.reason)
         return None
 
-    def _locator(self, chart: ChartRef, version: str, context: _PassContext) -> ChartLocator:
-        kind = repository_kind(chart.repository)
-        if kind == "local":
-            directory = local_repository_dir(context.snapshot.repo_root, chart.repository)
-            versions = context.chart_versions.get((chart.repository, chart.name), [])
-            match = next((v for v in versions if v.version == version and v.urls), None)
-            filename = match.urls[0] if match else f"{chart.name}-{version}.tgz"
-            return ChartLocator(ref=str(directory / filename), version=version)
-        if kind == "oci":
-            base, _user, _password = split_userinfo(chart.repository.rstrip("/"))
-            host = base.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-            return ChartLocator(ref=f"{base}/{chart.name}", version=version, plain_http=host in LOOPBACK_HOSTS,
-                                username=self._username(), password=self._password())
-        base, user, password = split_userinfo(chart.repository)
-        return ChartLocator(ref=chart.name, version=version, repo_url=base,
-                            username=user or self._username(), password=password or self._password())
-
-    def _username(self) -> str | None:
-        creds = self.repo_credentials
-        return creds.username if creds is not None else None
-
-    def _password(self) -> str | None:
-        creds = self.repo_credentials
-        return (creds.password or creds.token) if creds is not None else None
-
     def _log_action(self, result: ActionResult) -> None:
         action = result.action
         fields: dict[str, Any] = {
@@ -401,3 +380,24 @@ def _satisfies_dependency(result: ActionResult) -> bool:
         return True
     return result.outcome is Outcome.SKIPPED and result.action.hold is HoldKind.SUSPENDED \
         and result.action.observed is not None
+
+
+def chart_locator(chart: ChartRef, version: str, *, repo_root: Path, chart_versions: Sequence[ChartVersion] = (),
+                  credentials: RepoCredentials | None = None) -> ChartLocator:
+    """How helm fetches ``chart`` at ``version``: a local ``.tgz``, an ``oci://`` ref, or name + ``--repo``."""
+    kind = repository_kind(chart.repository)
+    if kind == "local":
+        directory = local_repository_dir(repo_root, chart.repository)
+        match = next((v for v in chart_versions if v.version == version and v.urls), None)
+        filename = match.urls[0] if match else f"{chart.name}-{version}.tgz"
+        return ChartLocator(ref=str(directory / filename), version=version)
+    username = credentials.username if credentials is not None else None
+    password = (credentials.password or credentials.token) if credentials is not None else None
+    if kind == "oci":
+        base, _user, _password = split_userinfo(chart.repository.rstrip("/"))
+        host = base.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+        return ChartLocator(ref=f"{base}/{chart.name}", version=version, plain_http=host in LOOPBACK_HOSTS,
+                            username=username, password=password)
+    base, user, url_password = split_userinfo(chart.repository)
+    return ChartLocator(ref=chart.name, version=version, repo_url=base,
+                        username=user or username, password=url_password or password)
