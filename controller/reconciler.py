@@ -10,12 +10,15 @@ uninstall anything when the revision, the cluster or a dependency cannot be read
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import hmac
+import random
+import re
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +41,29 @@ from controller.logs import get_logger, register_secret
 from controller.manifests import load_directory
 from controller.models.desired import canonical_json
 from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
-from controller.models.manifests import ChartRef, Extension, ManifestSet
+from controller.models.manifests import ChartRef, Extension, ManifestSet, Remediation
 from controller.models.observed import ObservedRelease, observed_from_helm
-from controller.models.plan import ActionKind, Hold, HoldKind, Plan, PlannedAction, plan
+from controller.models.plan import ActionKind, Hold, HoldKind, Plan, PlannedAction, guard_prune, plan
+from controller.models.remediation import (
+    DEFAULT_PENDING_TIMEOUT_S,
+    DEFAULT_RETRIES,
+    ExtensionState,
+    Gate,
+    GateDecision,
+    clear_pending,
+    fingerprint,
+    gate,
+    mark_pending,
+    pending_expired,
+    record_failure,
+    record_success,
+)
 from controller.models.status import ActionResult, Outcome, Summary, outcome_without_running, summarize
 from controller.source import Snapshot, Source
 from controller.urls import sanitize_url, split_userinfo
 
+ALLOW_MASS_PRUNE_FILE = (".extctl", "allow-mass-prune")
+_HELM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 DIGEST_KEY_SECRET = "extctl-digest-key"  # noqa: S105 - a Secret name, not a secret
 
@@ -55,6 +74,12 @@ class ReconcileSettings:
     offline: bool = False
     system_namespace: str = "extctl-system"
     instance: str = "default"
+    remediation_retries: int = DEFAULT_RETRIES
+    pending_timeout_s: float = DEFAULT_PENDING_TIMEOUT_S
+    max_prune: float = 0.5
+    allow_mass_prune: bool = False
+    lock_timeout_s: float | None = None  # a pending-* release older than this is stuck (default: helm timeout)
+    reset: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,6 +95,7 @@ class PassResult:
     duration_ms: int = 0
     error: str | None = None
     manifest_errors: tuple[str, ...] = ()
+    prune_refused: int = 0
 
     @property
     def ok(self) -> bool:
@@ -83,6 +109,7 @@ class _PassContext:
     versions: dict[str, list[ChartVersion]] = field(default_factory=dict)
     chart_versions: dict[tuple[str, str], list[ChartVersion]] = field(default_factory=dict)
     catalog_errors: dict[str, str] = field(default_factory=dict)
+    states: dict[str, ExtensionState] = field(default_factory=dict)
 
 
 def _ms(start: float) -> int:
@@ -111,6 +138,9 @@ class Reconciler:
         self.last_good_revision: str | None = None
         self._metadata_cache: dict[tuple[str, str, int], dict[str, Any]] = {}
         self._digest_key: bytes | None = None
+        self._inflight: set[tuple[str, str]] = set()
+        self._parsed: tuple[str, ManifestSet] | None = None
+        self._last_versions: dict[tuple[str, str], tuple[list[ChartVersion], float]] = {}
         self.helm_calls = 0
 
     # ------------------------------------------------------------------ the pass
@@ -127,7 +157,7 @@ class Reconciler:
                                                 duration_ms=_ms(started)), exc.reason)
         structlog.contextvars.bind_contextvars(revision=snapshot.revision)
         try:
-            manifests = await asyncio.to_thread(load_directory, snapshot.root)
+            manifests = await self._manifests(snapshot)
         except ManifestError as exc:
             for issue in exc.issues:
                 log.error("manifest.invalid", file=issue.location.file, line=issue.location.line,
@@ -138,29 +168,56 @@ class Reconciler:
                 manifest_errors=tuple(str(i) for i in exc.issues)), exc.reason)
         context = _PassContext(snapshot, manifests)
         await self._fetch_catalogs(context, log)
+        applying = apply and not self.settings.offline
         try:
             observed = [] if self.settings.offline else await self.observe()
+            if applying:
+                observed = await self._unlock_stuck(observed, log)
+            states = await self._load_states(log)
         except (HelmError, ClusterError) as exc:
             return self._finish(log, PassResult(reconcile_id, snapshot.revision, "cluster-error", error=str(exc),
                                                 duration_ms=_ms(started)), exc.reason)
-        state = await self._desire(context, observed, log)
-        the_plan = plan(state.releases, observed, state.holds, held_namespaces=state.namespaces,
-                        instance=self.settings.instance)
-        if apply and not self.settings.offline:
+        context.states = dict(states)
+        desired_state = await self._desire(context, observed, log)
+        the_plan = plan(desired_state.releases, observed, desired_state.holds,
+                        held_namespaces=desired_state.namespaces, instance=self.settings.instance)
+        guard = guard_prune(
+            the_plan, managed_count=sum(1 for o in observed if o.owned_by(self.settings.instance)),
+            extensions_in_git=len(manifests.extensions), max_fraction=self.settings.max_prune,
+            allowed=self.settings.allow_mass_prune or snapshot.root.joinpath(*ALLOW_MASS_PRUNE_FILE).exists())
+        if guard.refused:
+            log.error("prune.refused", reason=guard.reason,
+                      would_uninstall=[f"{a.namespace}/{a.release}" for a in guard.refused])
+        the_plan = guard.plan
+        if applying:
             results = await self._apply(the_plan, context)
             outcome = "applied"
         else:
-            results = [self._planned(a) for a in the_plan.actions]
+            results = [self._planned(a, context) for a in the_plan.actions]
             outcome = "planned"
+        self._forget_stale_states(results, context)
+        if applying and context.states != states:
+            await self._save_states(context.states, log)
         result = PassResult(reconcile_id, snapshot.revision, outcome, plan=the_plan, results=tuple(results),
-                            summary=summarize(results), duration_ms=_ms(started))
+                            summary=summarize(results), duration_ms=_ms(started), prune_refused=len(guard.refused))
         if outcome == "applied":
             self.last_good_revision = snapshot.revision
         return self._finish(log, result, None)
 
+    async def _manifests(self, snapshot: Snapshot) -> ManifestSet:
+        """Parse the revision's manifests; an unchanged revision reuses the last parse (YAML is the
+        slowest step of a steady-state pass: see bench/README.md)."""
+        if self._parsed is not None and self._parsed[0] == snapshot.revision:
+            return self._parsed[1]
+        manifests = await asyncio.to_thread(load_directory, snapshot.root)
+        self._parsed = (snapshot.revision, manifests)
+        return manifests
+
     def _finish(self, log: Any, result: PassResult, reason: str | None) -> PassResult:
         fields: dict[str, Any] = {"outcome": result.outcome, **result.summary.as_dict(),
                                   "duration_ms": result.duration_ms}
+        if result.prune_refused:
+            fields["prune_refused"] = result.prune_refused
         if result.error:
             fields["error"] = result.error
             fields["reason"] = reason
@@ -182,9 +239,18 @@ class Reconciler:
                 context.versions[type_name] = versions
                 context.chart_versions[(chart.repository, chart.name)] = versions
             except CatalogError as exc:
+                cached = self._last_versions.get((chart.repository, chart.name))
+                if cached is not None:
+                    context.versions[type_name] = cached[0]
+                    context.chart_versions[(chart.repository, chart.name)] = cached[0]
+                    log.warning("catalog.stale", extension_type=type_name, repository=sanitize_url(chart.repository),
+                                age_s=round(time.monotonic() - cached[1]), error=str(exc), reason=exc.reason)
+                    continue
                 context.catalog_errors[type_name] = str(exc)
                 log.warning("catalog.unavailable", extension_type=type_name,
                             repository=sanitize_url(chart.repository), error=str(exc), reason=exc.reason)
+                continue
+            self._last_versions[(chart.repository, chart.name)] = (versions, time.monotonic())
 
     # ------------------------------------------------------------------ observed
     async def observe(self) -> list[ObservedRelease]:
@@ -271,9 +337,132 @@ class Reconciler:
         return self.cluster.digest_key(self.settings.system_namespace, DIGEST_KEY_SECRET)
 
     # ------------------------------------------------------------------ apply
-    def _planned(self, action: PlannedAction) -> ActionResult:
+    # ------------------------------------------------------------------ bookkeeping
+    def _state_name(self) -> str:
+        return f"extctl-state-{self.settings.instance}"
+
+    async def _load_states(self, log: Any) -> dict[str, ExtensionState]:
+        if self.cluster is None or self.settings.offline:
+            return {}
+        raw = await asyncio.to_thread(self.cluster.read_state, self.settings.system_namespace, self._state_name())
+        states = {name: ExtensionState.from_json(data) for name, data in raw.items() if isinstance(data, dict)}
+        for name in self.settings.reset:
+            if states.pop(name, None) is not None:
+                log.info("remediation.reset", extension=name, reason="failure count cleared by --reset")
+        return states
+
+    async def _save_states(self, states: Mapping[str, ExtensionState], log: Any) -> None:
+        if self.cluster is None:
+            return
+        data = {name: state.to_json() for name, state in sorted(states.items()) if not state.empty}
+        try:
+            await asyncio.to_thread(self.cluster.write_state, self.settings.system_namespace, self._state_name(), data)
+        except ClusterError as exc:
+            log.warning("state.write_failed", error=str(exc), reason=exc.reason)
+
+    def _retries(self, context: _PassContext, extension: str) -> int:
+        found = context.manifests.extensions.get(extension)
+        configured = found.spec.remediation.retries if found is not None else None
+        return self.settings.remediation_retries if configured is None else configured
+
+    def _gate(self, action: PlannedAction, context: _PassContext) -> GateDecision:
+        if action.kind not in {ActionKind.INSTALL, ActionKind.UPGRADE} or action.desired is None:
+            return GateDecision(Gate.RUN)
+        state = context.states.get(action.extension, ExtensionState())
+        return gate(state, fingerprint(action.desired), time.time(), self._retries(context, action.extension))
+
+    def _record(self, result: ActionResult, context: _PassContext) -> None:
+        action = result.action
+        if action.kind not in {ActionKind.INSTALL, ActionKind.UPGRADE} or action.desired is None:
+            return
+        state = context.states.get(action.extension, ExtensionState())
+        if result.outcome is Outcome.SUCCEEDED:
+            state = record_success(state)
+        elif result.outcome is Outcome.FAILED and result.error is not None:
+            state = record_failure(state, fingerprint(action.desired), result.error, time.time(),
+                                   jitter=random.uniform(-1.0, 1.0))  # noqa: S311 - backoff jitter, not crypto
+        context.states[action.extension] = state
+
+    def _pending(self, action: PlannedAction, context: _PassContext) -> ActionResult:
+        """A pending extension (its protected-settings Secret is missing) turns Failed after the timeout."""
+        now = time.time()
+        state = mark_pending(context.states.get(action.extension, ExtensionState()), now)
+        context.states[action.extension] = state
+        if pending_expired(state, now, self.settings.pending_timeout_s):
+            hours = self.settings.pending_timeout_s / 3600
+            return ActionResult(action, Outcome.FAILED, error=f"pending for more than {hours:g}h: {action.reason}",
+                                error_reason="PendingTimeout")
+        return ActionResult(action, Outcome.PENDING)
+
+    def _forget_stale_states(self, results: Sequence[ActionResult], context: _PassContext) -> None:
+        """Clear pending timers of extensions no longer pending, and drop extensions gone from Git."""
+        for result in results:
+            name = result.action.extension
+            if result.outcome is not Outcome.PENDING and result.action.hold is not HoldKind.PENDING \
+                    and name in context.states:
+                context.states[name] = clear_pending(context.states[name])
+        for name in [n for n, st in context.states.items() if n not in context.manifests.extensions or st.empty]:
+            del context.states[name]
+
+    # ------------------------------------------------------------------ stuck releases
+    async def _unlock_stuck(self, observed: list[ObservedRelease], log: Any) -> list[ObservedRelease]:
+        """Recover releases left in pending-*/uninstalling by a helm process that died (helm#4558).
+
+        A lock is stale when no helm process of this controller works on the release and it is older
+        than the action timeout; a younger one is left alone (another operation may be running)."""
+        assert self.helm is not None  # noqa: S101 - only called when applying
+        threshold = self.settings.lock_timeout_s if self.settings.lock_timeout_s is not None \
+            else self.helm.settings.timeout_s
+        now = time.time()
+        recovered = False
+        for release in observed:
+            if not (release.locked and release.owned_by(self.settings.instance)) or release.key in self._inflight:
+                continue
+            updated = parse_helm_time(release.updated)
+            age = now - updated if updated is not None else None
+            if age is None or age < threshold:
+                continue
+            structlog.contextvars.bind_contextvars(extension=release.extension)
+            try:
+                recovery = await self._recover(release)
+            except ExtctlError as exc:
+                log.error("release.unlock_failed", namespace=release.namespace, release=release.name,
+                          status=release.status, error=str(exc), reason=exc.reason)
+                continue
+            log.warning("release.unlocked", namespace=release.namespace, release=release.name,
+                        status=release.status, age_s=round(age), recovery=recovery)
+            recovered = True
+        structlog.contextvars.unbind_contextvars("extension")
+        return await self.observe() if recovered else observed
+
+    async def _recover(self, release: ObservedRelease) -> str:
+        assert self.helm is not None  # noqa: S101 - only called when applying
+        if release.status in {"pending-install", "uninstalling"}:
+            self.helm_calls += 1
+            await self.helm.uninstall(release.name, release.namespace)
+            return "uninstalled; the next action installs it again"
+        self.helm_calls += 1
+        history = await self.helm.history(release.name, release.namespace)
+        deployed = [int(h["revision"]) for h in history
+                    if h.get("status") in {"deployed", "superseded"} and int(h["revision"]) < release.revision]
+        if not deployed:
+            self.helm_calls += 1
+            await self.helm.uninstall(release.name, release.namespace)
+            return "no deployed revision to return to; uninstalled, the next action installs it again"
+        target = max(deployed)
+        self.helm_calls += 1
+        await self.helm.rollback(release.name, release.namespace, target)
+        return f"rolled back to revision {target}; the next action upgrades it again"
+
+    # ------------------------------------------------------------------ apply
+    def _planned(self, action: PlannedAction, context: _PassContext) -> ActionResult:
+        if action.hold is HoldKind.PENDING:
+            return self._pending(action, context)
+        decision = self._gate(action, context)
+        if decision.gate is Gate.EXHAUSTED:
+            return ActionResult(action, Outcome.FAILED, error=decision.reason, error_reason="RetriesExhausted")
         outcome = outcome_without_running(action)
-        return ActionResult(action, outcome if outcome is not None else Outcome.PLANNED)
+        return ActionResult(action, outcome if outcome is not None else Outcome.PLANNED, note=decision.reason or None)
 
     async def _apply(self, the_plan: Plan, context: _PassContext) -> list[ActionResult]:
         semaphore = asyncio.Semaphore(self.settings.concurrency)
@@ -286,14 +475,24 @@ class Reconciler:
             dependencies = [await futures[key] for key in action.waits_for if key in futures]
             blocked = [d for d in dependencies if not _satisfies_dependency(d)]
             structlog.contextvars.bind_contextvars(extension=action.extension)
+            decision = self._gate(action, context)
             if blocked and action.changes_cluster:
                 names = ", ".join(f"{d.action.extension} ({d.outcome.value})" for d in blocked)
                 result = ActionResult(action, Outcome.SKIPPED, note=f"waiting for dependencies: {names}")
+            elif action.hold is HoldKind.PENDING:
+                result = self._pending(action, context)
             elif (outcome := outcome_without_running(action)) is not None:
-                result = ActionResult(action, outcome)
+                result = ActionResult(action, outcome, error=action.reason if outcome is Outcome.FAILED else None)
+            elif decision.gate is Gate.EXHAUSTED:
+                result = ActionResult(action, Outcome.FAILED, error=decision.reason, error_reason="RetriesExhausted")
+            elif decision.gate is Gate.BACKOFF:
+                result = ActionResult(action, Outcome.SKIPPED, note=decision.reason)
             else:
                 async with semaphore:
                     result = await self._run_action(action, context)
+                if decision.reason:
+                    result = replace(result, note="; ".join(filter(None, (decision.reason, result.note))))
+                self._record(result, context)
             self._log_action(result)
             results.append(result)
             futures[action.key].set_result(result)
@@ -304,6 +503,8 @@ class Reconciler:
     async def _run_action(self, action: PlannedAction, context: _PassContext) -> ActionResult:
         assert self.helm is not None  # noqa: S101 - apply never runs offline
         started = time.monotonic()
+        key = (action.namespace, action.release)
+        self._inflight.add(key)
         try:
             if action.kind is ActionKind.UNINSTALL:
                 self.helm_calls += 1
@@ -311,9 +512,11 @@ class Reconciler:
             else:
                 await self._install_or_upgrade(action, context)
         except ExtctlError as exc:
-            note = await self._remediate(action, exc)
+            note = await self._remediate(action, exc, context)
             return ActionResult(action, Outcome.FAILED, _ms(started), error=str(exc), error_reason=exc.reason,
                                 note=note)
+        finally:
+            self._inflight.discard(key)
         return ActionResult(action, Outcome.SUCCEEDED, _ms(started))
 
     async def _install_or_upgrade(self, action: PlannedAction, context: _PassContext) -> None:
@@ -326,6 +529,14 @@ class Reconciler:
                 chart_versions=context.chart_versions.get((desired.chart.repository, desired.chart.name), ()),
                 credentials=self.repo_credentials),
             values=desired.values, labels=desired.labels(context.snapshot.revision, self.settings.instance))
+        if action.kind is ActionKind.UPGRADE and action.observed is not None and action.observed.status == "failed":
+            history = await self.helm.history(desired.release_name, desired.namespace)
+            self.helm_calls += 1
+            if not any(h.get("status") in {"deployed", "superseded"} for h in history):
+                # A failed first install has nothing to upgrade from: start clean.
+                self.helm_calls += 1
+                await self.helm.uninstall(desired.release_name, desired.namespace)
+                action = replace(action, kind=ActionKind.INSTALL)
         if action.kind is ActionKind.INSTALL:
             if self.cluster is not None:
                 await asyncio.to_thread(self.cluster.ensure_namespace, desired.namespace)
@@ -335,24 +546,26 @@ class Reconciler:
             self.helm_calls += 1
             await self.helm.upgrade(request)
 
-    async def _remediate(self, action: PlannedAction, error: ExtctlError) -> str | None:
-        """Leave the release in a state the next pass can retry from (Flux-style remediation)."""
+    async def _remediate(self, action: PlannedAction, error: ExtctlError, context: _PassContext) -> str | None:
+        """Leave the release in a state the next attempt can start from (Flux-style remediation)."""
         assert self.helm is not None  # noqa: S101 - apply never runs offline
         log = get_logger(extension=action.extension)
+        extension = context.manifests.extensions.get(action.extension)
+        policy = extension.spec.remediation if extension is not None else Remediation()
         try:
-            if action.kind is ActionKind.INSTALL:
+            if action.kind is ActionKind.INSTALL and policy.install_strategy == "uninstall":
                 self.helm_calls += 1
                 await self.helm.uninstall(action.release, action.namespace)
-                log.warning("remediation.uninstalled", reason="install failed; removed so the next attempt "
-                            "starts clean", error=str(error))
-                return "failed install removed; will retry"
-            if action.kind is ActionKind.UPGRADE and action.observed is not None \
-                    and action.observed.status == "deployed":
+                log.warning("remediation.uninstalled", strategy="uninstall",
+                            reason="install failed; removed so the next attempt starts clean", error=str(error))
+                return "remediation: failed install uninstalled"
+            if (action.kind is ActionKind.UPGRADE and policy.upgrade_strategy == "rollback"
+                    and action.observed is not None and action.observed.status == "deployed"):
                 self.helm_calls += 1
                 await self.helm.rollback(action.release, action.namespace, action.observed.revision)
-                log.warning("remediation.rolled_back", to_revision=action.observed.revision,
+                log.warning("remediation.rolled_back", strategy="rollback", to_revision=action.observed.revision,
                             reason="upgrade failed; rolled back to the last deployed revision", error=str(error))
-                return f"rolled back to revision {action.observed.revision}"
+                return f"remediation: rolled back to revision {action.observed.revision}"
         except ExtctlError as exc:
             log.error("remediation.failed", error=str(exc), reason=exc.reason)
         return None
@@ -401,3 +614,13 @@ def chart_locator(chart: ChartRef, version: str, *, repo_root: Path, chart_versi
     base, user, url_password = split_userinfo(chart.repository)
     return ChartLocator(ref=chart.name, version=version, repo_url=base,
                         username=user or username, password=url_password or password)
+
+
+def parse_helm_time(text: str | None) -> float | None:
+    """``2026-11-24 01:38:02.213926339 +0000 UTC`` (helm list) → epoch seconds; None if unparseable."""
+    match = _HELM_TIME.match(text or "")
+    if not match:
+        return None
+    date, clock, fraction, offset = match.groups()
+    stamp = f"{date}T{clock}.{(fraction or '0')[:6].ljust(6, '0')}{'+0000' if offset in (None, 'Z') else offset}"
+    return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()

@@ -9,6 +9,7 @@ Must not: log or put Secret values into messages, or decide anything.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 from typing import Any
@@ -20,6 +21,7 @@ from kubernetes.config.config_exception import ConfigException
 from controller.errors import ClusterError, SecretNotReady
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+STATE_KEY = "state.json"
 
 
 class KubeCluster:
@@ -109,3 +111,41 @@ class KubeCluster:
                 raise ClusterError(f"cannot create Secret {namespace}/{name}: HTTP {exc.status}") from exc
             return self.read_secret_data(namespace, name)["key"].encode()
         return key.encode()
+
+    def read_state(self, namespace: str, name: str) -> dict[str, Any]:
+        """The controller's bookkeeping (failure counts, pending timers) from ConfigMap ``namespace/name``."""
+        try:
+            config_map = self._api().read_namespaced_config_map(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return {}
+            raise ClusterError(f"cannot read ConfigMap {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
+        except Exception as exc:  # connection failures
+            raise ClusterError(f"Kubernetes API unreachable while reading ConfigMap {namespace}/{name}: "
+                               f"{type(exc).__name__}") from exc
+        raw = (config_map.data or {}).get(STATE_KEY, "{}")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_state(self, namespace: str, name: str, state: dict[str, Any]) -> None:
+        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
+                "data": {STATE_KEY: json.dumps(state, sort_keys=True)}}
+        api = self._api()
+        try:
+            try:
+                api.replace_namespaced_config_map(name, namespace, body)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self.ensure_namespace(namespace)
+                api.create_namespaced_config_map(namespace, body)
+        except ApiException as exc:
+            raise ClusterError(f"cannot write ConfigMap {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
+        except ClusterError:
+            raise
+        except Exception as exc:  # connection failures
+            raise ClusterError(f"Kubernetes API unreachable while writing ConfigMap {namespace}/{name}: "
+                               f"{type(exc).__name__}") from exc

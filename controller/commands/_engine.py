@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,41 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--helm-openapi-validation", type=_bool, default=None,
                        help="true|false: validate rendered manifests against the server's OpenAPI "
                             "(env EXTCTL_HELM_OPENAPI_VALIDATION)")
+    safety = parser.add_argument_group("safety and remediation")
+    safety.add_argument("--remediation-retries", type=int, default=3,
+                        help="retries after a failed install/upgrade, with exponential backoff (default 3; "
+                             "spec.remediation.retries overrides per extension)")
+    safety.add_argument("--pending-timeout", type=parse_duration, default=48 * 3600.0,
+                        help="how long an extension may wait for a missing protected-settings Secret before it "
+                             "is Failed (default 48h, as in Arc)")
+    safety.add_argument("--max-prune", type=_fraction, default=0.5,
+                        help="refuse a revision that would uninstall more than this share of the managed releases "
+                             "(default 50%%; a revision with no extensions is always refused)")
+    safety.add_argument("--allow-mass-prune", action="store_true",
+                        help="accept a revision that trips the prune guard (or commit .extctl/allow-mass-prune)")
+    safety.add_argument("--lock-timeout", type=parse_duration, default=None,
+                        help="a release left pending-* longer than this by a dead helm process is recovered "
+                             "(default: --helm-timeout)")
     add_log_options(parser)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h``, ``500ms`` → seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"expected a duration like 60s, 5m or 48h, got {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _fraction(text: str) -> float:
+    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (or 0%%..100%%), got {text!r}")
+    return value
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -80,6 +115,10 @@ def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None
     cluster = None if offline else KubeCluster(kube_context=args.kube_context)
     return Reconciler(
         source, helm, cluster,
-        settings=ReconcileSettings(concurrency=max(1, args.concurrency), offline=offline, instance=args.instance),
+        settings=ReconcileSettings(
+            concurrency=max(1, args.concurrency), offline=offline, instance=args.instance,
+            remediation_retries=max(0, args.remediation_retries), pending_timeout_s=args.pending_timeout,
+            max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune, lock_timeout_s=args.lock_timeout,
+            reset=tuple(getattr(args, "reset", None) or ())),
         repo_credentials=RepoCredentials.from_env(),
     )

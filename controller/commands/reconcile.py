@@ -12,8 +12,10 @@ from controller.commands._engine import add_engine_options, build_reconciler
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "reconcile", help="run one reconcile pass against the current kube context")
-    parser.add_argument("--once", action="store_true", required=True,
-                        help="run a single pass and exit (the only mode; `extctl run` loops)")
+    parser.add_argument("--once", action="store_true",
+                        help="run a single pass and exit (always the case here; `extctl run` loops)")
+    parser.add_argument("--reset", action="append", metavar="NAME", default=[],
+                        help="clear the failure count of extension NAME first (repeatable): its retries start over")
     add_engine_options(parser)
     parser.set_defaults(handler=run)
 

@@ -11,26 +11,17 @@ import argparse
 import asyncio
 import contextlib
 import random
-import re
 import signal
 from pathlib import Path
 from typing import Any
 
-from controller.commands._engine import add_engine_options, build_reconciler
+from controller.commands._engine import add_engine_options, build_reconciler, parse_duration
 from controller.logs import get_logger
 from controller.source import awatch_local
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 JITTER_FRACTION = 0.1
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``5m``, ``1h``, ``500ms`` → seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 60s, 5m or 1h, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+ERROR_BACKOFF_BASE_S = 5.0
+RETRYABLE_OUTCOMES = frozenset({"source-error", "cluster-error"})
 
 
 def register(subparsers: Any) -> None:
@@ -62,6 +53,7 @@ async def _main(args: argparse.Namespace) -> int:
     log.info("controller.started", source=reconciler.source.describe(), interval_s=args.interval,
              watch=watcher is not None)
     stop_wait = asyncio.create_task(stop.wait())
+    consecutive_errors = 0
     try:
         while not stop.is_set():
             trigger.clear()
@@ -76,7 +68,15 @@ async def _main(args: argparse.Namespace) -> int:
                     with contextlib.suppress(asyncio.CancelledError):
                         await current
                 break
-            delay = args.interval * (1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION))  # noqa: S311 - jitter
+            result = current.result()
+            consecutive_errors = consecutive_errors + 1 if result.outcome in RETRYABLE_OUTCOMES else 0
+            delay = args.interval
+            if consecutive_errors:
+                # Source or cluster unreachable: retry sooner, backing off 5s, 10s, 20s… up to the interval.
+                delay = min(args.interval, ERROR_BACKOFF_BASE_S * 2 ** (consecutive_errors - 1))
+                log.warning("controller.backoff", consecutive_errors=consecutive_errors, retry_in_s=round(delay, 1),
+                            last_good_revision=reconciler.last_good_revision)
+            delay *= 1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION)  # noqa: S311 - jitter, not crypto
             trigger_wait = asyncio.create_task(trigger.wait())
             await asyncio.wait({stop_wait, trigger_wait}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
             trigger_wait.cancel()

@@ -29,6 +29,7 @@ from controller.models.manifests import (
     ManifestSet,
     ProtectedSettingRef,
     ReleaseTrain,
+    Remediation,
     Scope,
     ScopeKind,
     effective_namespace,
@@ -103,6 +104,11 @@ def build_extension(document: SourceDocument) -> Extension:
             ),
             depends_on=tuple(spec.get("dependsOn", ())),
             suspend=spec.get("suspend", False),
+            remediation=Remediation(
+                retries=(spec.get("remediation") or {}).get("retries"),
+                install_strategy=((spec.get("remediation") or {}).get("install") or {}).get("strategy", "uninstall"),
+                upgrade_strategy=((spec.get("remediation") or {}).get("upgrade") or {}).get("strategy", "rollback"),
+            ),
         ),
         location=document.locate(["metadata", "name"]),
     )

@@ -55,6 +55,15 @@ class ProtectedSettingRef:
 
 
 @dataclass(frozen=True)
+class Remediation:
+    """Failure handling. ``retries=None`` means "the controller's default" (``--remediation-retries``)."""
+
+    retries: int | None = None
+    install_strategy: str = "uninstall"
+    upgrade_strategy: str = "rollback"
+
+
+@dataclass(frozen=True)
 class ExtensionSpec:
     extension_type: str
     scope: Scope = Scope()
@@ -66,6 +75,7 @@ class ExtensionSpec:
     configuration_protected_settings: tuple[ProtectedSettingRef, ...] = ()
     depends_on: tuple[str, ...] = ()
     suspend: bool = False
+    remediation: Remediation = Remediation()
 
 
 @dataclass(frozen=True)

@@ -56,14 +56,14 @@ class PlannedAction:
     to_version: str | None = None
     waits_for: tuple[str, ...] = ()
     hold: HoldKind | None = None
+    removal: bool = False
     desired: DesiredRelease | None = field(default=None, compare=False, repr=False)
     observed: ObservedRelease | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
         """Unique within a plan: an extension may be uninstalled in one namespace and installed in another."""
-        return f"{self.kind.value}:{self.namespace}/{self.release}" if self.kind is ActionKind.UNINSTALL \
-            else self.extension
+        return f"uninstall:{self.namespace}/{self.release}" if self.removal else self.extension
 
     @property
     def changes_cluster(self) -> bool:
@@ -196,7 +196,8 @@ def plan(
         else:
             reason = "owned release no longer in Git"
         action = PlannedAction(kind=ActionKind.UNINSTALL, extension=o.extension, namespace=o.namespace,
-                               release=o.name, from_version=o.chart_version, reasons=(reason,), observed=o)
+                               release=o.name, from_version=o.chart_version, reasons=(reason,), observed=o,
+                               removal=True)
         removals[action.key] = action
 
     # Forward order: dependencies first. An install/upgrade waits for its dependencies' actions.
@@ -223,3 +224,32 @@ def plan(
 
 def _with_waits(action: PlannedAction, waits: tuple[str, ...]) -> PlannedAction:
     return replace(action, waits_for=waits) if waits else action
+
+
+@dataclass(frozen=True)
+class PruneDecision:
+    plan: Plan
+    refused: tuple[PlannedAction, ...] = ()
+    reason: str = ""
+
+
+def guard_prune(the_plan: Plan, *, managed_count: int, extensions_in_git: int, max_fraction: float,
+                allowed: bool) -> PruneDecision:
+    """Refuse a revision's uninstalls when it would remove more than ``max_fraction`` of the managed
+    releases, or any when Git now holds no extension at all (a wiped or mis-pointed repository)."""
+    removals = [a for a in the_plan.actions if a.kind is ActionKind.UNINSTALL]
+    if allowed or not removals:
+        return PruneDecision(the_plan)
+    if extensions_in_git == 0:
+        reason = (f"prune guard: the revision holds no extensions, which would uninstall all {len(removals)} "
+                  "managed release(s)")
+    elif managed_count and len(removals) / managed_count > max_fraction:
+        reason = (f"prune guard: would uninstall {len(removals)} of {managed_count} managed releases "
+                  f"(more than {max_fraction:.0%})")
+    else:
+        return PruneDecision(the_plan)
+    reason += "; nothing was uninstalled. If this is intended, run with --allow-mass-prune or commit an " \
+              "empty file .extctl/allow-mass-prune to the repository"
+    guarded = tuple(replace(a, kind=ActionKind.SKIP, reasons=(*a.reasons, reason))
+                    if a.kind is ActionKind.UNINSTALL else a for a in the_plan.actions)
+    return PruneDecision(Plan(guarded), tuple(removals), reason)

@@ -113,7 +113,15 @@ def _precedence(left: ParsedVersion, right: ParsedVersion) -> int:
 
 
 def parse_versions(tags: Iterable[str]) -> tuple[list[ParsedVersion], list[str]]:
-    """Parse tags as SemVer 2.0, ascending by precedence; returns (parsed, invalid tags)."""
+    """Parse tags as SemVer 2.0, ascending by precedence; returns (parsed, invalid tags).
+
+    Memoised on the exact tag sequence: a pass resolves many extensions against the same catalog."""
+    parsed, invalid = _parse_versions_cached(tuple(tags))
+    return list(parsed), list(invalid)
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_versions_cached(tags: tuple[str, ...]) -> tuple[tuple[ParsedVersion, ...], tuple[str, ...]]:
     parsed: list[ParsedVersion] = []
     invalid: list[str] = []
     for tag in dict.fromkeys(tags):
@@ -122,7 +130,7 @@ def parse_versions(tags: Iterable[str]) -> tuple[list[ParsedVersion], list[str]]
         except (ValueError, TypeError):
             invalid.append(tag)
     parsed.sort(key=functools.cmp_to_key(_precedence))
-    return parsed, sorted(invalid)
+    return tuple(parsed), tuple(sorted(invalid))
 
 
 def train_admits(train: ReleaseTrain, version: semver.Version) -> bool:

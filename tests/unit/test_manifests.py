@@ -108,7 +108,7 @@ MISTAKES = [
     Mistake("unknown-field-typo", MB, "releaseTrain: Stable", "releaseTrian: Stable", (
         f"{MB}:7:3: error: spec.releaseTrian: unknown field 'releaseTrian'; did you mean 'releaseTrain'? expected "
         "one of: autoUpgradeMinorVersion, configurationProtectedSettings, configurationSettings, dependsOn, "
-        "extensionType, majorVersion, releaseTrain, scope, suspend, version",)),
+        "extensionType, majorVersion, releaseTrain, remediation, scope, suspend, version",)),
     Mistake("wrong-type", MB, "releaseNamespace: monitoring", "releaseNamespace: 42", (
         f"{MB}:10:25: error: spec.scope.cluster.releaseNamespace: expected a string, got integer 42 "
         "(quote it to make it a string)",)),
