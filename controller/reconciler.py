@@ -32,6 +32,7 @@ from controller.errors import (
     ClusterError,
     ExtctlError,
     HelmError,
+    HelmNotFound,
     ManifestError,
     SecretNotReady,
     SourceError,
@@ -45,6 +46,7 @@ from controller.models.manifests import ChartRef, Extension, ManifestSet, Remedi
 from controller.models.observed import ObservedRelease, observed_from_helm
 from controller.models.plan import ActionKind, Hold, HoldKind, Plan, PlannedAction, guard_prune, plan
 from controller.models.remediation import (
+    BACKOFF_BASE_S,
     DEFAULT_PENDING_TIMEOUT_S,
     DEFAULT_RETRIES,
     ExtensionState,
@@ -75,6 +77,7 @@ class ReconcileSettings:
     system_namespace: str = "extctl-system"
     instance: str = "default"
     remediation_retries: int = DEFAULT_RETRIES
+    backoff_base_s: float = BACKOFF_BASE_S
     pending_timeout_s: float = DEFAULT_PENDING_TIMEOUT_S
     max_prune: float = 0.5
     allow_mass_prune: bool = False
@@ -380,7 +383,8 @@ class Reconciler:
             state = record_success(state)
         elif result.outcome is Outcome.FAILED and result.error is not None:
             state = record_failure(state, fingerprint(action.desired), result.error, time.time(),
-                                   jitter=random.uniform(-1.0, 1.0))  # noqa: S311 - backoff jitter, not crypto
+                                   jitter=random.uniform(-1.0, 1.0),  # noqa: S311 - backoff jitter, not crypto
+                                   base_s=self.settings.backoff_base_s)
         context.states[action.extension] = state
 
     def _pending(self, action: PlannedAction, context: _PassContext) -> ActionResult:
@@ -566,6 +570,8 @@ class Reconciler:
                 log.warning("remediation.rolled_back", strategy="rollback", to_revision=action.observed.revision,
                             reason="upgrade failed; rolled back to the last deployed revision", error=str(error))
                 return f"remediation: rolled back to revision {action.observed.revision}"
+        except HelmNotFound:
+            log.info("remediation.nothing_to_do", reason="the failed action left no release behind")
         except ExtctlError as exc:
             log.error("remediation.failed", error=str(exc), reason=exc.reason)
         return None

@@ -62,6 +62,7 @@ CORE_RESOURCES: dict[str, ResourceInfo] = {
 VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
 ACCESS_LOG = os.environ.get("SANDBOX_ACCESS_LOG", "1") == "1"
 DELAY_ANNOTATION = "sandbox.extctl.dev/delay-seconds"
+REJECT_ANNOTATION = "sandbox.extctl.dev/reject"
 DIRECTIVE_PREFIXES = ("$setElementOrder/", "$retainKeys", "$deleteFromPrimitiveList/", "$patch")
 
 
@@ -217,7 +218,8 @@ class SandboxEmulator(KubernetesEmulator):
     async def _render_error(self, exc: Exception) -> Any:
         """Answer like the API server: reason ``NotFound``/``AlreadyExists``, no server traceback."""
         if isinstance(exc, KubernetesError):
-            reason = {404: "NotFound", 409: "AlreadyExists"}.get(exc.status, exc.reason or "InternalError")
+            reason = {404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(exc.status,
+                                                                                exc.reason or "InternalError")
             return aiohttp.web.json_response({
                 "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
                 "code": exc.status, "reason": reason, "message": exc.message or reason,
@@ -273,14 +275,19 @@ class SandboxEmulator(KubernetesEmulator):
 
     @staticmethod
     async def _injected_delay(request: rendering.Request) -> None:
-        """Fault injection for tests: a written object annotated ``sandbox.extctl.dev/delay-seconds: N``
-        is answered N seconds late, so a helm action stays in flight long enough to be interrupted."""
+        """Fault injection for tests, driven by annotations on a written object:
+        ``sandbox.extctl.dev/delay-seconds: N`` answers N seconds late (a helm action stays in flight long
+        enough to be interrupted); ``sandbox.extctl.dev/reject: "<message>"`` answers 422 Invalid, like an
+        admission webhook or a validation failure (a helm action fails after the release was recorded)."""
         if request.method.value not in {"POST", "PUT", "PATCH"} or not isinstance(request.data, dict):
             return
         annotations = (request.data.get("metadata") or {}).get("annotations") or {}
         delay = annotations.get(DELAY_ANNOTATION)
         if delay:
             await asyncio.sleep(float(delay))
+        rejection = annotations.get(REJECT_ANNOTATION)
+        if rejection:
+            raise KubernetesError(status=422, reason="Invalid", message=f"admission denied: {rejection}")
 
     def _prepare_write(self, request: rendering.Request) -> rendering.Request:
         res = request.resource

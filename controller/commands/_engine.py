@@ -64,6 +64,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     safety.add_argument("--remediation-retries", type=int, default=3,
                         help="retries after a failed install/upgrade, with exponential backoff (default 3; "
                              "spec.remediation.retries overrides per extension)")
+    safety.add_argument("--remediation-backoff", type=parse_duration, default=10.0,
+                        help="first retry delay after a failure; doubles per failure, capped at 10m (default 10s)")
     safety.add_argument("--pending-timeout", type=parse_duration, default=48 * 3600.0,
                         help="how long an extension may wait for a missing protected-settings Secret before it "
                              "is Failed (default 48h, as in Arc)")
@@ -117,7 +119,8 @@ def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None
         source, helm, cluster,
         settings=ReconcileSettings(
             concurrency=max(1, args.concurrency), offline=offline, instance=args.instance,
-            remediation_retries=max(0, args.remediation_retries), pending_timeout_s=args.pending_timeout,
+            remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
+            pending_timeout_s=args.pending_timeout,
             max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune, lock_timeout_s=args.lock_timeout,
             reset=tuple(getattr(args, "reset", None) or ())),
         repo_credentials=RepoCredentials.from_env(),

@@ -26,10 +26,10 @@ def fingerprint(desired: DesiredRelease) -> str:
     return f"{desired.chart.repository}|{desired.chart.name}|{desired.version}|{desired.values_digest}"
 
 
-def backoff_delay(failures: int, jitter: float = 0.0) -> float:
+def backoff_delay(failures: int, jitter: float = 0.0, base_s: float = BACKOFF_BASE_S) -> float:
     """Seconds to wait after the ``failures``-th failure: 10s, 20s, 40s … capped at 10 min.
     ``jitter`` in [-1, 1] spreads it by up to ±10%."""
-    delay: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * float(2 ** max(0, failures - 1)))
+    delay: float = min(BACKOFF_CAP_S, base_s * float(2 ** max(0, failures - 1)))
     return delay * (1 + 0.1 * max(-1.0, min(1.0, jitter)))
 
 
@@ -92,12 +92,12 @@ def gate(state: ExtensionState, current_fingerprint: str, now: float, retries: i
 
 
 def record_failure(state: ExtensionState, current_fingerprint: str, error: str, now: float,
-                   jitter: float = 0.0) -> ExtensionState:
+                   *, jitter: float = 0.0, base_s: float = BACKOFF_BASE_S) -> ExtensionState:
     previous = state.failure
     failures = previous.failures + 1 if previous is not None and previous.fingerprint == current_fingerprint else 1
     return replace(state, failure=FailureRecord(
         failures=failures, fingerprint=current_fingerprint, last_error=error, last_failed_at=now,
-        next_retry_at=now + backoff_delay(failures, jitter)))
+        next_retry_at=now + backoff_delay(failures, jitter, base_s)))
 
 
 def record_success(state: ExtensionState) -> ExtensionState:

@@ -46,7 +46,8 @@ class Summary:
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        """Everything succeeded or was unchanged (skipped suspended ones aside): no failure, nothing pending."""
+        return self.failed == 0 and self.pending == 0
 
     def as_dict(self) -> dict[str, int]:
         return {
