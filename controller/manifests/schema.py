@@ -13,6 +13,7 @@ from __future__ import annotations
 import difflib
 import functools
 import json
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,8 @@ from controller.errors import Location, PermanentError, ValidationIssue
 from controller.manifests.yaml_source import FieldPath, SourceDocument, format_field_path, locate_key
 from controller.models.manifests import API_VERSION, Kind
 
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# The repository's top-level schemas/ (editable installs); images set EXTCTL_SCHEMAS_DIR (see Dockerfile).
+SCHEMA_DIR = Path(os.environ.get("EXTCTL_SCHEMAS_DIR") or Path(__file__).resolve().parents[2] / "schemas")
 SCHEMA_FILES: Mapping[Kind, str] = {
     Kind.EXTENSION: "extension.schema.json",
     Kind.EXTENSION_TYPE: "extensiontype.schema.json",
