@@ -199,3 +199,9 @@ class LocalRepositoryMissing(CatalogError):
 
     reason = "LocalRepositoryMissing"
     transient = False
+
+
+class PreviewPostError(TransientError):
+    """Posting a preview (e.g. a pull-request comment) failed; the preview itself was printed."""
+
+    reason = "PreviewPostFailed"

@@ -6,7 +6,14 @@ that every test directory sees them. Nothing here fakes helm, git or the Kuberne
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support.chart_repo import chart_packager, chart_repo, chart_repo_auth, chart_repo_factory  # noqa: F401
 from tests.support.git_remote import git_remote, git_remote_factory  # noqa: F401
 from tests.support.oci_registry import oci_registry, oci_registry_auth, oci_registry_token  # noqa: F401
 from tests.support.sandbox import sandbox, unique_name  # noqa: F401
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="rewrite tests/integration/golden/* from the current output (review the diff!)")

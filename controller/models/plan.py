@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease
+from controller.models.desired import DEFAULT_INSTANCE, LABEL_DEPENDS_ON, DesiredRelease, depends_on_label
 from controller.models.observed import ObservedRelease
 
 
@@ -124,6 +124,10 @@ def _upgrade_reasons(desired: DesiredRelease, current: ObservedRelease) -> list[
         )
     if current.values_digest != desired.values_digest:
         reasons.append(f"values digest changed {current.values_digest or 'none'} → {desired.values_digest}")
+    if current.labels.get(LABEL_DEPENDS_ON, "") != (depends_on_label(desired.depends_on) if desired.depends_on else ""):
+        # The release label records dependsOn so uninstalls can run in reverse order; keep it current.
+        before = ", ".join(current.depends_on) or "none"
+        reasons.append(f"dependsOn changed {before} → {', '.join(sorted(desired.depends_on)) or 'none'}")
     return reasons
 
 

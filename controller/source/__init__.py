@@ -15,6 +15,7 @@ from pathlib import Path
 
 from controller.errors import SourceInvalid
 from controller.source.auth import GitAuth
+from controller.source.export import export_ref
 from controller.source.gitrepo import FETCH_TIMEOUT, GitSource, git_files_at_ref, local_files_at_ref
 from controller.source.local import LocalSource, awatch_local, directory_digest, watch_local
 from controller.source.locations import display_location, is_git_url
@@ -28,6 +29,7 @@ __all__ = [
     "Source",
     "awatch_local",
     "directory_digest",
+    "export_ref",
     "files_at_ref",
     "is_git_url",
     "open_source",

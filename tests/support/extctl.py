@@ -59,7 +59,10 @@ def extension_type(name: str, repository: str, chart: str = "demo-agent", namesp
 
 def extension(name: str, type_name: str, namespace: str, *, settings: dict[str, Any] | None = None,
               version: str | None = None, train: str | None = None, depends_on: list[str] | None = None,
+              protected: list[dict[str, str]] | None = None, remediation: dict[str, Any] | None = None,
               extra: str = "") -> str:
+    """An Extension manifest. ``protected``: ``configurationProtectedSettings`` entries (Secret references);
+    ``remediation``: the ``spec.remediation`` block, e.g. ``{"retries": 1, "upgrade": {"strategy": "none"}}``."""
     lines = [f"apiVersion: {API}", "kind: Extension", "metadata:", f"  name: {name}", "spec:",
              f"  extensionType: {type_name}", "  scope:", "    cluster:", f"      releaseNamespace: {namespace}"]
     if version is not None:
@@ -68,6 +71,10 @@ def extension(name: str, type_name: str, namespace: str, *, settings: dict[str, 
         lines.append(f"  releaseTrain: {train}")
     if settings:
         lines.append(f"  configurationSettings: {json.dumps(settings)}")
+    if protected:
+        lines.append(f"  configurationProtectedSettings: {json.dumps(protected)}")
     if depends_on:
         lines.append(f"  dependsOn: {json.dumps(depends_on)}")
+    if remediation:
+        lines.append(f"  remediation: {json.dumps(remediation)}")
     return "\n".join(lines) + "\n" + extra

@@ -1,0 +1,122 @@
+"""``extctl preview``: what merging a pull request would change, with rendered-manifest diffs.
+
+Builds the desired state at ``--base`` and ``--head``, plans head against base (or against the live
+cluster with ``--cluster``), renders every changing extension on both sides with ``helm template``
+and prints a report (markdown by default, ``text`` or ``json``) to stdout; logs go to stderr.
+``--post github`` also creates or updates one sticky comment on the pull request.
+Exit codes: 0 nothing changes, 2 changes, 1 error (invalid manifests at head included).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from controller.catalog import RepoCredentials
+from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_reconciler
+from controller.errors import ExtctlError
+from controller.helm import HelmClient, HelmRunner, HelmSettings
+from controller.logs import configure, get_logger
+from controller.models.observed import ObservedRelease
+from controller.preview import (
+    DEFAULT_MAX_BYTES,
+    GitHubClient,
+    Previewer,
+    PreviewRequest,
+    render_json,
+    render_markdown,
+    render_text,
+    resolve_target,
+)
+from controller.source import GitAuth
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "preview", help="show what a pull request would change: versions, settings and rendered manifests",
+        description="Compare the extensions at --head with --base (or the live cluster) and show the rendered "
+                    "manifest diff of every extension that changes. Exit 0: no changes, 2: changes, 1: error.")
+    parser.add_argument("--source", required=True, help="Git URL or a local Git working tree")
+    parser.add_argument("--base", required=True, help="base ref: branch, tag, full ref or sha (e.g. origin/main)")
+    parser.add_argument("--head", required=True, help="head ref: branch, tag, full ref or sha")
+    parser.add_argument("--path", default=None, help="subdirectory of the repository holding the manifests")
+    parser.add_argument("--cache-dir", type=Path, default=Path(_env_default(
+        "EXTCTL_CACHE_DIR", str(Path.home() / ".cache" / "extctl")) or "."),
+        help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+    parser.add_argument("--cluster", action="store_true",
+                        help="plan head against the live cluster's releases instead of base (needs kube access; "
+                             "never reads Secrets or release values)")
+    parser.add_argument("--kube-context", default=None, help="kubeconfig context for --cluster")
+    parser.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
+                        help="extctl instance whose releases count as deployed (env EXTCTL_INSTANCE)")
+    parser.add_argument("--output", "-o", choices=["markdown", "json", "text"], default="markdown")
+    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
+                        help=f"truncate the markdown report per extension to this size (default {DEFAULT_MAX_BYTES}; "
+                             "0 = no limit)")
+    parser.add_argument("--concurrency", type=int, default=4, help="charts rendered at once (default: 4)")
+    parser.add_argument("--helm-timeout", type=float, default=120.0, help="seconds per helm template")
+    parser.add_argument("--post", choices=["github"], default=None,
+                        help="also create or update a sticky comment on the pull request")
+    parser.add_argument("--github-repository", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
+    parser.add_argument("--github-pr", type=int, default=None,
+                        help="pull request number (default: from $GITHUB_EVENT_PATH)")
+    parser.add_argument("--github-token-env", default="GITHUB_TOKEN",
+                        help="environment variable holding the token (default: GITHUB_TOKEN)")
+    parser.add_argument("--github-api-url", default=None, help="API base URL (default: $GITHUB_API_URL or "
+                        "https://api.github.com)")
+    add_log_options(parser)
+    parser.set_defaults(handler=run)
+
+
+def _observer(args: argparse.Namespace) -> Any:
+    # The engine's own defaults for every option it knows, so new engine options need no change here.
+    engine_parser = argparse.ArgumentParser(add_help=False)
+    add_engine_options(engine_parser)
+    engine_args = engine_parser.parse_args(["--source", args.source])
+    for name in ("path", "cache_dir", "kube_context", "instance", "concurrency", "helm_timeout", "log_format",
+                 "log_level"):
+        setattr(engine_args, name, getattr(args, name))
+    reconciler = build_reconciler(engine_args, log_stream=sys.stderr)
+
+    async def observe() -> list[ObservedRelease]:
+        return await reconciler.observe()
+
+    return observe
+
+
+def run(args: argparse.Namespace) -> int:
+    configure(args.log_format, args.log_level, stream=sys.stderr)
+    request = PreviewRequest(
+        source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
+        instance=args.instance, concurrency=max(1, args.concurrency), auth=GitAuth.from_env(os.environ),
+        credentials=RepoCredentials.from_env())
+    helm = HelmClient(HelmRunner(HelmSettings.from_env(timeout_s=args.helm_timeout, kube_context=args.kube_context)))
+    target = None
+    if args.post == "github":  # fail before the (slow) preview when posting cannot work
+        target = resolve_target(repository=args.github_repository, pull_request=args.github_pr,
+                                token_env=args.github_token_env, api_url=args.github_api_url)
+    observe = _observer(args) if args.cluster else None
+    result = asyncio.run(Previewer(request, helm, observe=observe).run())
+    markdown = render_markdown(result, max_bytes=args.max_bytes)
+    if args.output == "json":
+        print(json.dumps(render_json(result), indent=2, ensure_ascii=False))
+    elif args.output == "text":
+        print(render_text(result), end="")
+    else:
+        print(markdown, end="")
+    sys.stdout.flush()
+    if target is not None:
+        try:
+            what, comment_id = GitHubClient(target).upsert(markdown)
+        except ExtctlError as exc:
+            get_logger().error("preview.post_failed", error=str(exc), reason=exc.reason)
+            print(f"extctl: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"extctl: preview comment {what} (id {comment_id}) on {target.repository}#{target.pull_request}",
+              file=sys.stderr)
+    return result.exit_code

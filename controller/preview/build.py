@@ -1,0 +1,377 @@
+"""Build a PR preview: desired state at two Git refs, a plan between them, renders of what changes.
+
+Owns: the preview pipeline -- manifests at ``base`` and ``head`` (``controller.source``), chart
+versions as the repositories hold them now (``controller.catalog``; local chart repositories are read
+from a tree exported at each ref), head resolved exactly as the controller would with base deployed
+(or with the live cluster's releases under ``--cluster``), the plan, and ``helm template`` of both
+sides of every extension whose action changes something (install, upgrade, uninstall), run
+concurrently under a bound. Extensions that do not change are never rendered.
+
+Secrets: previews never read Secrets. Protected settings are passed as ``"***"`` with a digest of
+their references (a changed reference still shows as a change); rendered Secret values are hidden by
+``controller.preview.render``; every string that leaves is scrubbed of URL userinfo and known secret
+values. Must not: apply anything, read Secrets or release values, or write outside its temp dir.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controller.catalog import ChartVersion, IndexCache, RepoCredentials, fetch_versions, repository_kind
+from controller.errors import CatalogError, ExtctlError, ManifestError, ValidationIssue
+from controller.helm import HelmClient, ReleaseRequest
+from controller.logs import get_logger, register_secret
+from controller.manifests import ManifestSet, parse_documents, select_manifest_files
+from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
+from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
+from controller.models.manifests import ChartRef, Extension
+from controller.models.observed import ObservedRelease
+from controller.models.plan import ActionKind, PlannedAction, plan
+from controller.preview.model import ExtensionChange, Notice, OtherAction, PreviewResult
+from controller.preview.redact import scrub_text
+from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
+from controller.reconciler import chart_locator
+from controller.source import GitAuth, export_ref, files_at_ref
+from controller.source.locations import display_location
+from controller.urls import sanitize_url, split_userinfo
+
+PROTECTED_PLACEHOLDER = "***"
+Observe = Callable[[], Awaitable[list[ObservedRelease]]]
+_RenderInput = tuple[ChartRef, str, Mapping[str, Any], "_Side"]
+
+
+@dataclass(frozen=True)
+class PreviewRequest:
+    source: str
+    base: str
+    head: str
+    cache_dir: Path
+    path: str | None = None
+    instance: str = DEFAULT_INSTANCE
+    concurrency: int = 4
+    auth: GitAuth | None = field(default=None, repr=False)
+    credentials: RepoCredentials | None = field(default=None, repr=False)
+
+
+@dataclass
+class _Side:
+    """One ref: its manifests, the tree exported for local chart repositories, resolved state."""
+
+    name: str
+    ref: str
+    revision: str | None = None
+    manifests: ManifestSet | None = None
+    root: Path | None = None
+    versions: dict[str, list[ChartVersion]] = field(default_factory=dict)
+    catalog_errors: dict[str, str] = field(default_factory=dict)
+    state: DesiredState | None = None
+
+    def chart_versions(self, chart: ChartRef) -> list[ChartVersion]:
+        assert self.manifests is not None  # noqa: S101 - only called once manifests are loaded
+        for type_name, extension_type in self.manifests.types.items():
+            if extension_type.chart == chart and type_name in self.versions:
+                return self.versions[type_name]
+        return []
+
+
+def protected_input(extension: Extension) -> ProtectedInput | None:
+    """``***`` at every protected target path, with a digest of the *references* (never values)."""
+    refs = extension.spec.configuration_protected_settings
+    if not refs:
+        return None
+    values = {ref.target_path or ref.key or ref.secret_name: PROTECTED_PLACEHOLDER for ref in refs}
+    material = canonical_json([[r.secret_name, r.namespace, r.key, r.target_path] for r in refs])
+    return ProtectedInput(values=values, hmac=hashlib.sha256(material.encode()).hexdigest())
+
+
+def _protected_changes(before: Extension | None, after: Extension | None) -> list[str]:
+    def refs(extension: Extension | None) -> dict[str, Any]:
+        if extension is None:
+            return {}
+        return {(r.target_path or r.key or r.secret_name): r for r in extension.spec.configuration_protected_settings}
+
+    a, b = refs(before), refs(after)
+    return [f"{path} (protected)" for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]
+
+
+def _dependency_notices(base: ManifestSet, head: ManifestSet) -> list[Notice]:
+    """dependsOn edits change the order of actions, not the rendered manifests: say so beside the upgrade
+    the planner schedules to record the new dependencies on the release."""
+    notices = []
+    for name, extension in head.extensions.items():
+        before = set(base.extensions[name].spec.depends_on) if name in base.extensions else set()
+        after = set(extension.spec.depends_on)
+        if name in base.extensions and before != after:
+            edits = [f"+{d}" for d in sorted(after - before)] + [f"-{d}" for d in sorted(before - after)]
+            notices.append(Notice(name, "depends_on_changed", "dependsOn changed (" + ", ".join(edits) + "): "
+                                  "the rendered manifests do not change; the release is upgraded only to "
+                                  "record the new order of actions"))
+    return notices
+
+
+def deployed_from(releases: Sequence[DesiredRelease], revision: str, instance: str) -> list[ObservedRelease]:
+    """Base's desired releases as if a controller had deployed them (same instance, same labels)."""
+    return [ObservedRelease(name=d.release_name, namespace=d.namespace, revision=1, status="deployed",
+                            chart_name=d.chart.name, chart_version=d.version, labels=d.labels(revision, instance))
+            for d in releases]
+
+
+class Previewer:
+    """One preview run. ``observe`` (for ``--cluster``) returns the live releases instead of base's."""
+
+    def __init__(self, request: PreviewRequest, helm: HelmClient, *, observe: Observe | None = None) -> None:
+        self.request = request
+        self.helm = helm
+        self.observe = observe
+        self.catalog_cache = IndexCache(clock=time.monotonic)
+        self.template_calls = 0
+        self.secrets: set[str] = set()
+        self.log = get_logger(component="preview")
+        if request.credentials is not None:
+            self.secrets.update(request.credentials.secrets())
+        if request.auth is not None:
+            self.secrets.update(s for s in request.auth.secrets if s)
+        _bare, _user, password = split_userinfo(request.source) if "://" in request.source else ("", None, None)
+        if password:
+            self.secrets.add(password)
+
+    # ------------------------------------------------------------------------------------- entry
+    async def run(self) -> PreviewResult:
+        base = _Side("base", self.request.base)
+        head = _Side("head", self.request.head)
+        with tempfile.TemporaryDirectory(prefix="extctl-preview-") as scratch:
+            try:
+                return self._scrubbed(await self._run(base, head, Path(scratch)))
+            except ExtctlError as exc:
+                self.log.error("preview.failed", error=str(exc), reason=exc.reason)
+                return self._scrubbed(self._result(base, head, errors=(str(exc),)))
+
+    def _result(self, base: _Side, head: _Side, **fields: Any) -> PreviewResult:
+        return PreviewResult(
+            source=display_location(self.request.source), path=self.request.path, base_ref=self.request.base,
+            head_ref=self.request.head, compare="cluster" if self.observe is not None else "base",
+            base_revision=base.revision, head_revision=head.revision,
+            stats={"helm_template_calls": self.template_calls, **fields.pop("stats", {})}, **fields)
+
+    async def _run(self, base: _Side, head: _Side, scratch: Path) -> PreviewResult:
+        base_issues = await self._load(base)
+        head_issues = await self._load(head)
+        if head_issues or base_issues:
+            return self._result(base, head, validation_errors=tuple(head_issues),
+                                base_validation_errors=tuple(base_issues))
+        assert base.manifests is not None and head.manifests is not None  # noqa: S101 - loaded above
+        self._collect_repository_secrets(base.manifests, head.manifests)
+        await asyncio.gather(self._export_if_needed(base, scratch), self._export_if_needed(head, scratch))
+        await self._fetch_catalogs([base, head])
+        instance = self.request.instance
+        base.state = build_desired_state(base.manifests, versions=self._names(base), catalog_errors=base.catalog_errors,
+                                         protected=self._protected(base.manifests))
+        if self.observe is not None:
+            observed = await self.observe()
+        else:
+            observed = deployed_from(base.state.releases, base.revision or "", instance)
+        head.state = build_desired_state(
+            head.manifests, versions=self._names(head), catalog_errors=head.catalog_errors,
+            installed=installed_versions(head.manifests, observed, instance),
+            protected=self._protected(head.manifests))
+        the_plan = plan(head.state.releases, observed, head.state.holds, held_namespaces=head.state.namespaces,
+                        instance=instance)
+        semaphore = asyncio.Semaphore(max(1, self.request.concurrency))
+        changes = await asyncio.gather(*(self._change(a, base, head, semaphore) for a in the_plan.changes))
+        others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons)
+                       for a in the_plan.actions if not a.changes_cluster)
+        notices = tuple(sorted([*(Notice(n.extension, n.kind, n.message) for n in head.state.notices),
+                                *_dependency_notices(base.manifests, head.manifests)],
+                               key=lambda n: (n.extension, n.kind)))
+        stats = {"extensions": len(head.manifests.extensions), "changes": len(changes),
+                 "rendered_extensions": sum(1 for a in the_plan.changes)}
+        self.log.info("preview.summary", base=base.revision, head=head.revision, changes=len(changes),
+                      helm_template_calls=self.template_calls)
+        return self._result(base, head, changes=tuple(changes), others=others, notices=notices, stats=stats)
+
+    # ------------------------------------------------------------------------------------- inputs
+    async def _load(self, side: _Side) -> list[ValidationIssue]:
+        revision, files = await asyncio.to_thread(
+            files_at_ref, self.request.source, side.ref, path=self.request.path, cache_dir=self.request.cache_dir,
+            auth=self.request.auth, include=select_manifest_files)
+        side.revision = revision
+        try:
+            side.manifests = parse_documents(files)
+        except ManifestError as exc:
+            self.log.error("preview.invalid_manifests", side=side.name, revision=revision, errors=len(exc.issues))
+            return list(exc.issues)
+        return []
+
+    def _collect_repository_secrets(self, *manifest_sets: ManifestSet) -> None:
+        for manifests in manifest_sets:
+            for extension_type in manifests.types.values():
+                _bare, _user, password = split_userinfo(extension_type.chart.repository)
+                if password:
+                    self.secrets.add(password)
+                    register_secret(password)
+
+    def _needs_tree(self, side: _Side) -> bool:
+        assert side.manifests is not None  # noqa: S101 - loaded first
+        return any(repository_kind(side.manifests.type_of(e).chart.repository) == "local"
+                   for e in side.manifests.extensions.values() if not e.spec.suspend)
+
+    async def _export_if_needed(self, side: _Side, scratch: Path) -> None:
+        if not self._needs_tree(side):
+            return
+        dest = scratch / side.name
+        await asyncio.to_thread(export_ref, self.request.source, side.ref, cache_dir=self.request.cache_dir,
+                                dest=dest, auth=self.request.auth)
+        side.root = dest
+
+    async def _fetch_catalogs(self, sides: Sequence[_Side]) -> None:
+        """Versions per ExtensionType; remote repositories are read once for both sides."""
+        remote: dict[tuple[str, str], asyncio.Task[list[ChartVersion]]] = {}
+        pending: list[tuple[_Side, str, asyncio.Task[list[ChartVersion]]]] = []
+        for side in sides:
+            assert side.manifests is not None  # noqa: S101 - loaded first
+            needed = sorted({side.manifests.type_of(e).name for e in side.manifests.extensions.values()
+                             if not e.spec.suspend})
+            for type_name in needed:
+                chart = side.manifests.types[type_name].chart
+                if repository_kind(chart.repository) == "local":
+                    task = asyncio.ensure_future(self._versions(chart, side.root or Path(".")))
+                else:
+                    key = (chart.repository, chart.name)
+                    if key not in remote:
+                        remote[key] = asyncio.ensure_future(self._versions(chart, Path(".")))
+                    task = remote[key]
+                pending.append((side, type_name, task))
+        for side, type_name, task in pending:
+            try:
+                side.versions[type_name] = await task
+            except CatalogError as exc:
+                side.catalog_errors[type_name] = str(exc)
+
+    async def _versions(self, chart: ChartRef, root: Path) -> list[ChartVersion]:
+        return await asyncio.to_thread(fetch_versions, chart.repository, chart.name, repo_root=root,
+                                       credentials=self.request.credentials, cache=self.catalog_cache)
+
+    @staticmethod
+    def _names(side: _Side) -> dict[str, list[str]]:
+        return {name: [v.version for v in found] for name, found in side.versions.items()}
+
+    @staticmethod
+    def _protected(manifests: ManifestSet) -> dict[str, ProtectedInput]:
+        found = {name: protected_input(e) for name, e in manifests.extensions.items()}
+        return {name: value for name, value in found.items() if value is not None}
+
+    # ------------------------------------------------------------------------------------- changes
+    async def _change(self, action: PlannedAction, base: _Side, head: _Side,
+                      semaphore: asyncio.Semaphore) -> ExtensionChange:
+        assert base.state is not None and base.manifests is not None and head.manifests is not None  # noqa: S101
+        before = next((d for d in base.state.releases
+                       if (d.namespace, d.release_name) == (action.namespace, action.release)), None)
+        after = action.desired if action.kind is not ActionKind.UNINSTALL else None
+        notes: list[str] = []
+        errors: list[str] = []
+        base_hold = base.state.holds.get(action.extension)
+        if before is None and base_hold is not None and self.observe is None:
+            notes.append(f"at base this extension has no release ({base_hold.reason}); compared as not installed")
+        before_render = self._before_render(action, before, after, (base, head), notes)
+        after_render = None
+        if after is not None:
+            after_render = (after.chart, after.version, after.values, head)
+        before_text, after_text = await asyncio.gather(
+            self._render(before_render, action, "base", semaphore, errors),
+            self._render(after_render, action, "head", semaphore, errors))
+        resources: tuple[ResourceDiff, ...] = ()
+        unchanged = 0
+        rendered = before_render is not None or after_render is not None
+        if (before_render is not None and before_text is None) or (after_render is not None and after_text is None):
+            rendered = False
+        if rendered:
+            found, unchanged = diff_rendered(before_text, after_text)
+            resources = tuple(found)
+        before_ext = base.manifests.extensions.get(action.extension)
+        after_ext = head.manifests.extensions.get(action.extension) if after is not None else None
+        settings = changed_setting_paths(
+            before.settings if before is not None else
+            (before_ext.spec.configuration_settings if before_ext is not None else None),
+            after.settings if after is not None else None)
+        settings += _protected_changes(before_ext, after_ext)
+        protected = after.protected_paths if after is not None else ()
+        if protected:
+            notes.append("protected settings (" + ", ".join(protected) + ") are rendered as \"***\": "
+                         "previews never read Secrets")
+        chart = after.chart if after is not None else before.chart if before is not None else None
+        version = action.to_version or action.from_version
+        return ExtensionChange(
+            extension=action.extension, namespace=action.namespace, release=action.release, action=action.kind.value,
+            from_version=action.from_version, to_version=action.to_version, reasons=action.reasons,
+            chart=f"{chart.name}@{version} from {sanitize_url(chart.repository)}" if chart is not None else "",
+            settings_changed=tuple(settings), waits_for=action.waits_for, resources=resources,
+            unchanged_resources=unchanged, rendered=rendered,
+            notes=tuple(notes), errors=tuple(errors))
+
+    def _before_render(self, action: PlannedAction, before: DesiredRelease | None, after: DesiredRelease | None,
+                       sides: tuple[_Side, _Side], notes: list[str]) -> _RenderInput | None:
+        base, head = sides
+        if action.kind is ActionKind.INSTALL:
+            return None
+        if self.observe is None:
+            return (before.chart, before.version, before.values, base) if before is not None else None
+        # --cluster: the deployed chart version, with the values Git had at base (release values and
+        # Secrets are never read, so the live values are not known).
+        observed = action.observed
+        if observed is None or observed.chart_version is None:
+            notes.append("the live release has no readable chart version; its manifests are not shown")
+            return None
+        for candidate, side, label in ((before, base, "base"), (after, head, "head")):
+            if candidate is not None and observed.chart_name in (None, candidate.chart.name):
+                notes.append(f"live side rendered at the deployed chart version {observed.chart_version} with the "
+                             f"values from {label} (previews never read release values or Secrets)")
+                return (candidate.chart, observed.chart_version, candidate.values, side)
+        notes.append(f"the live release's chart {observed.chart_name} is not described at base or head; "
+                     "its manifests are not shown")
+        return None
+
+    async def _render(self, what: _RenderInput | None, action: PlannedAction,
+                      label: str, semaphore: asyncio.Semaphore, errors: list[str]) -> str | None:
+        if what is None:
+            return None
+        chart, version, values, side = what
+        try:
+            locator = chart_locator(chart, version, repo_root=side.root or Path("."),
+                                    chart_versions=side.chart_versions(chart), credentials=self.request.credentials)
+            request = ReleaseRequest(name=action.release, namespace=action.namespace, chart=locator,
+                                     values=values, labels={})
+            async with semaphore:
+                self.template_calls += 1
+                return await self.helm.template(request)
+        except ExtctlError as exc:
+            errors.append(f"rendering {chart.name}@{version} ({label}) failed: {exc}")
+            self.log.error("preview.render_failed", extension=action.extension, side=label, error=str(exc))
+            return None
+
+    # ------------------------------------------------------------------------------------- safety
+    def _scrubbed(self, result: PreviewResult) -> PreviewResult:
+        """Every string of the result without URL userinfo or known secret values (defence in depth)."""
+        secrets = sorted(self.secrets)
+
+        def clean(value: Any) -> Any:
+            if isinstance(value, str):
+                return scrub_text(value, secrets)
+            if isinstance(value, tuple):
+                return tuple(clean(v) for v in value)
+            if isinstance(value, list):
+                return [clean(v) for v in value]
+            if isinstance(value, dict):
+                return {k: clean(v) for k, v in value.items()}
+            if hasattr(value, "__dataclass_fields__"):
+                return type(value)(**{name: clean(getattr(value, name)) for name in value.__dataclass_fields__})
+            return value
+
+        cleaned: PreviewResult = clean(result)
+        return cleaned
