@@ -30,11 +30,17 @@ from controller.helm import HelmClient, ReleaseRequest
 from controller.logs import get_logger, register_secret
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
-from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
+from controller.models.desired_state import (
+    DesiredState,
+    Notice,
+    ProtectedInput,
+    build_desired_state,
+    installed_versions,
+)
 from controller.models.manifests import ChartRef, Extension
 from controller.models.observed import ObservedRelease
 from controller.models.plan import ActionKind, PlannedAction, plan
-from controller.preview.model import ExtensionChange, Notice, OtherAction, PreviewResult
+from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.redact import scrub_text
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
 from controller.reconciler import chart_locator
@@ -187,7 +193,7 @@ class Previewer:
         changes = await asyncio.gather(*(self._change(a, base, head, semaphore) for a in the_plan.changes))
         others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons)
                        for a in the_plan.actions if not a.changes_cluster)
-        notices = tuple(sorted([*(Notice(n.extension, n.kind, n.message) for n in head.state.notices),
+        notices = tuple(sorted([*head.state.notices,
                                 *_dependency_notices(base.manifests, head.manifests)],
                                key=lambda n: (n.extension, n.kind)))
         stats = {"extensions": len(head.manifests.extensions), "changes": len(changes),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.errors import ValidationIssue
+from controller.models.desired_state import Notice
 from controller.preview.render import ResourceDiff
 
 EXIT_NO_CHANGES = 0
@@ -49,13 +50,6 @@ class OtherAction:
     action: str
     version: str | None
     reasons: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Notice:
-    extension: str
-    kind: str
-    message: str
 
 
 @dataclass(frozen=True)

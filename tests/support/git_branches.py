@@ -6,7 +6,6 @@ anything outside the remote's work tree and bare repository.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Mapping
 
 from tests.support.git_remote import BRANCH, GitRemote, run_git
@@ -19,19 +18,7 @@ def branch(remote: GitRemote, name: str, files: Mapping[str, str | bytes | None]
     with remote._lock:
         run_git(["fetch", "--quiet", "origin"], env=env, cwd=work)
         run_git(["checkout", "--quiet", "-B", name, f"origin/{from_ref}"], env=env, cwd=work)
-        for rel, content in files.items():
-            path = work / rel
-            if content is None:
-                if path.is_dir():
-                    shutil.rmtree(path)
-                elif path.exists():
-                    path.unlink()
-                continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if isinstance(content, bytes):
-                path.write_bytes(content)
-            else:
-                path.write_text(content)
+        remote.write_files(files)
         run_git(["add", "--all"], env=env, cwd=work)
         run_git(["commit", "--quiet", "--allow-empty", "-m", message or f"change on {name}"], env=env, cwd=work)
         run_git(["push", "--quiet", "--force", "origin", f"HEAD:refs/heads/{name}"], env=env, cwd=work)

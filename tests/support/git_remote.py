@@ -299,23 +299,27 @@ class GitRemote:
         with self._lock:
             self._ensure_worktree()
             self._sync_with_remote()
-            for rel, content in files.items():
-                path = self.worktree / rel
-                if content is None:
-                    if path.is_dir():
-                        shutil.rmtree(path)
-                    elif path.exists():
-                        path.unlink()
-                    continue
-                path.parent.mkdir(parents=True, exist_ok=True)
-                if isinstance(content, bytes):
-                    path.write_bytes(content)
-                else:
-                    path.write_text(content)
+            self.write_files(files)
             run_git(["add", "--all"], env=self.env, cwd=self.worktree)
             run_git(["commit", "--quiet", "--allow-empty", "-m", message], env=self.env, cwd=self.worktree)
             run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{BRANCH}"], env=self.env, cwd=self.worktree)
             return self.head()
+
+    def write_files(self, files: Mapping[str, str | bytes | None]) -> None:
+        """Write (text or bytes) or delete (``None``) paths in the work tree; the caller holds the lock."""
+        for rel, content in files.items():
+            path = self.worktree / rel
+            if content is None:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                elif path.exists():
+                    path.unlink()
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
 
     def copy_tree(self, source: Path, dest: str = "", message: str = "import") -> str:
         """Commit a copy of directory ``source`` at ``dest`` inside the repository."""
