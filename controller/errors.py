@@ -161,6 +161,12 @@ class HelmClusterUnreachable(HelmError, TransientError):
     reason = "ClusterUnreachable"
 
 
+class HelmChartUnavailable(HelmError, TransientError):
+    """helm could not download the chart (repository or registry down, version withdrawn)."""
+
+    reason = "ChartUnavailable"
+
+
 class HelmTimeout(HelmError, TransientError):
     reason = "Timeout"
 

@@ -102,7 +102,9 @@ class PassResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome in {"applied", "planned"} and self.summary.ok
+        """Nothing failed, nothing is pending, and the prune guard refused nothing (a refused revision
+        leaves the cluster behind Git until a human decides: ``reconcile --once`` exits 1)."""
+        return self.outcome in {"applied", "planned"} and self.summary.ok and not self.prune_refused
 
 
 @dataclass
@@ -136,7 +138,8 @@ class Reconciler:
         self.helm = helm
         self.cluster = cluster
         self.settings = settings or ReconcileSettings()
-        self.catalog_cache = catalog_cache or IndexCache(clock=time.monotonic)
+        # ``is not None``: an empty IndexCache is falsy (it has ``__len__``).
+        self.catalog_cache = catalog_cache if catalog_cache is not None else IndexCache(clock=time.monotonic)
         self.repo_credentials = repo_credentials
         self.last_good_revision: str | None = None
         self._metadata_cache: dict[tuple[str, str, int], dict[str, Any]] = {}
@@ -144,11 +147,12 @@ class Reconciler:
         self._inflight: set[tuple[str, str]] = set()
         self._parsed: tuple[str, ManifestSet] | None = None
         self._last_versions: dict[tuple[str, str], tuple[list[ChartVersion], float]] = {}
-        self.helm_calls = 0
+        self._calls_at_start = 0
 
     # ------------------------------------------------------------------ the pass
     async def run_pass(self, *, apply: bool = True) -> PassResult:
         reconcile_id = uuid.uuid4().hex[:12]
+        self._calls_at_start = self._helm_calls_total()
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(reconcile_id=reconcile_id, revision=None)
         log = get_logger()
@@ -207,6 +211,9 @@ class Reconciler:
             self.last_good_revision = snapshot.revision
         return self._finish(log, result, None)
 
+    def _helm_calls_total(self) -> int:
+        return self.helm.runner.calls if self.helm is not None else 0
+
     async def _manifests(self, snapshot: Snapshot) -> ManifestSet:
         """Parse the revision's manifests; an unchanged revision reuses the last parse (YAML is the
         slowest step of a steady-state pass: see bench/README.md)."""
@@ -218,7 +225,8 @@ class Reconciler:
 
     def _finish(self, log: Any, result: PassResult, reason: str | None) -> PassResult:
         fields: dict[str, Any] = {"outcome": result.outcome, **result.summary.as_dict(),
-                                  "duration_ms": result.duration_ms}
+                                  "duration_ms": result.duration_ms,
+                                  "helm_calls": self._helm_calls_total() - self._calls_at_start}
         if result.prune_refused:
             fields["prune_refused"] = result.prune_refused
         if result.error:
@@ -258,7 +266,6 @@ class Reconciler:
     # ------------------------------------------------------------------ observed
     async def observe(self) -> list[ObservedRelease]:
         assert self.helm is not None  # noqa: S101 - only offline passes run without helm
-        self.helm_calls += 1
         listing = await self.helm.list_releases()
         semaphore = asyncio.Semaphore(self.settings.concurrency)
         live_keys: set[tuple[str, str, int]] = set()
@@ -269,7 +276,6 @@ class Reconciler:
             if key not in self._metadata_cache:
                 assert self.helm is not None  # noqa: S101 - checked above
                 async with semaphore:
-                    self.helm_calls += 1
                     self._metadata_cache[key] = await self.helm.get_metadata(key[1], key[0])
             return observed_from_helm(row, self._metadata_cache[key])
 
@@ -314,7 +320,15 @@ class Reconciler:
         cluster = self.cluster
         for ref in refs:
             secret_namespace = ref.namespace or namespace
-            data = await asyncio.to_thread(cluster.read_secret_data, secret_namespace, ref.secret_name)
+            try:
+                data = await asyncio.to_thread(cluster.read_secret_data, secret_namespace, ref.secret_name)
+            except SecretNotReady as exc:
+                # Name the key too: the user has to create the Secret *with* it.
+                needed = f"key {ref.key!r}" if ref.key is not None else "all of its keys"
+                raise SecretNotReady(
+                    f"Secret {secret_namespace}/{ref.secret_name} not found (needed for {needed})",
+                    hint=f"create it: kubectl create secret generic {ref.secret_name} -n {secret_namespace} "
+                         f"--from-literal={ref.key or 'KEY'}=VALUE") from exc
             if ref.key is not None:
                 if ref.key not in data:
                     raise SecretNotReady(
@@ -442,19 +456,15 @@ class Reconciler:
     async def _recover(self, release: ObservedRelease) -> str:
         assert self.helm is not None  # noqa: S101 - only called when applying
         if release.status in {"pending-install", "uninstalling"}:
-            self.helm_calls += 1
             await self.helm.uninstall(release.name, release.namespace)
             return "uninstalled; the next action installs it again"
-        self.helm_calls += 1
         history = await self.helm.history(release.name, release.namespace)
         deployed = [int(h["revision"]) for h in history
                     if h.get("status") in {"deployed", "superseded"} and int(h["revision"]) < release.revision]
         if not deployed:
-            self.helm_calls += 1
             await self.helm.uninstall(release.name, release.namespace)
             return "no deployed revision to return to; uninstalled, the next action installs it again"
         target = max(deployed)
-        self.helm_calls += 1
         await self.helm.rollback(release.name, release.namespace, target)
         return f"rolled back to revision {target}; the next action upgrades it again"
 
@@ -511,7 +521,6 @@ class Reconciler:
         self._inflight.add(key)
         try:
             if action.kind is ActionKind.UNINSTALL:
-                self.helm_calls += 1
                 await self.helm.uninstall(action.release, action.namespace)
             else:
                 await self._install_or_upgrade(action, context)
@@ -535,19 +544,15 @@ class Reconciler:
             values=desired.values, labels=desired.labels(context.snapshot.revision, self.settings.instance))
         if action.kind is ActionKind.UPGRADE and action.observed is not None and action.observed.status == "failed":
             history = await self.helm.history(desired.release_name, desired.namespace)
-            self.helm_calls += 1
             if not any(h.get("status") in {"deployed", "superseded"} for h in history):
                 # A failed first install has nothing to upgrade from: start clean.
-                self.helm_calls += 1
                 await self.helm.uninstall(desired.release_name, desired.namespace)
                 action = replace(action, kind=ActionKind.INSTALL)
         if action.kind is ActionKind.INSTALL:
             if self.cluster is not None:
                 await asyncio.to_thread(self.cluster.ensure_namespace, desired.namespace)
-            self.helm_calls += 1
             await self.helm.install(request)
         else:
-            self.helm_calls += 1
             await self.helm.upgrade(request)
 
     async def _remediate(self, action: PlannedAction, error: ExtctlError, context: _PassContext) -> str | None:
@@ -558,14 +563,19 @@ class Reconciler:
         policy = extension.spec.remediation if extension is not None else Remediation()
         try:
             if action.kind is ActionKind.INSTALL and policy.install_strategy == "uninstall":
-                self.helm_calls += 1
                 await self.helm.uninstall(action.release, action.namespace)
                 log.warning("remediation.uninstalled", strategy="uninstall",
                             reason="install failed; removed so the next attempt starts clean", error=str(error))
                 return "remediation: failed install uninstalled"
             if (action.kind is ActionKind.UPGRADE and policy.upgrade_strategy == "rollback"
                     and action.observed is not None and action.observed.status == "deployed"):
-                self.helm_calls += 1
+                history = await self.helm.history(action.release, action.namespace)
+                if max((int(h["revision"]) for h in history), default=0) <= action.observed.revision:
+                    # The upgrade failed before helm recorded a revision (e.g. the chart could not be
+                    # downloaded): the deployed release is untouched, and a rollback would only churn it.
+                    log.info("remediation.nothing_to_do", to_revision=action.observed.revision,
+                             reason="the failed upgrade did not change the release; nothing to roll back")
+                    return None
                 await self.helm.rollback(action.release, action.namespace, action.observed.revision)
                 log.warning("remediation.rolled_back", strategy="rollback", to_revision=action.observed.revision,
                             reason="upgrade failed; rolled back to the last deployed revision", error=str(error))
@@ -618,8 +628,10 @@ def chart_locator(chart: ChartRef, version: str, *, repo_root: Path, chart_versi
         return ChartLocator(ref=f"{base}/{chart.name}", version=version, plain_http=host in LOOPBACK_HOSTS,
                             username=username, password=password)
     base, user, url_password = split_userinfo(chart.repository)
+    listed = next((v for v in chart_versions if v.version == version), None)
     return ChartLocator(ref=chart.name, version=version, repo_url=base,
-                        username=user or username, password=url_password or password)
+                        username=user or username, password=url_password or password,
+                        digest=listed.digest if listed is not None else None)
 
 
 def parse_helm_time(text: str | None) -> float | None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import RepoCredentials
+from controller.catalog import IndexCache, RepoCredentials
 from controller.cluster import KubeCluster
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure
@@ -74,6 +75,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
                              "(default 50%%; a revision with no extensions is always refused)")
     safety.add_argument("--allow-mass-prune", action="store_true",
                         help="accept a revision that trips the prune guard (or commit .extctl/allow-mass-prune)")
+    group.add_argument("--catalog-ttl", type=parse_duration, default=300.0,
+                       help="how long a fetched chart repository index is used before it is checked again "
+                            "(default 5m; a repository that is down then falls back to the last index)")
     safety.add_argument("--lock-timeout", type=parse_duration, default=None,
                         help="a release left pending-* longer than this by a dead helm process is recovered "
                              "(default: --helm-timeout)")
@@ -112,7 +116,8 @@ def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None
                          auth=GitAuth.from_env(os.environ))
     settings = HelmSettings.from_env(
         timeout_s=args.helm_timeout, server_side=args.helm_server_side,
-        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context)
+        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context,
+        chart_cache_dir=str(Path(args.cache_dir) / "charts"))
     helm = None if offline else HelmClient(HelmRunner(settings))
     cluster = None if offline else KubeCluster(kube_context=args.kube_context)
     return Reconciler(
@@ -124,4 +129,5 @@ def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None
             max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune, lock_timeout_s=args.lock_timeout,
             reset=tuple(getattr(args, "reset", None) or ())),
         repo_credentials=RepoCredentials.from_env(),
+        catalog_cache=IndexCache(clock=time.monotonic, ttl_seconds=args.catalog_ttl),
     )

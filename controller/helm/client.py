@@ -1,14 +1,17 @@
 """Helm actions as typed calls: list, metadata, history, install, upgrade, rollback, uninstall, template.
 
-Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators) and
+Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators),
 passing values through a 0600 file in a private 0700 directory that is always removed, so values
-(protected settings included) never appear on a command line. Must not: decide which action to take,
-retry, or record status.
+(protected settings included) never appear on a command line, and the chart archive cache: a chart
+from a repository or registry is pulled once per (repository, chart, version, digest) and installed
+from the local archive, so a settings change still applies while the repository is down.
+Must not: decide which action to take, retry, or record status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -34,6 +37,12 @@ class ChartLocator:
     username: str | None = field(default=None, repr=False)
     password: str | None = field(default=None, repr=False)
     plain_http: bool = False
+    digest: str | None = None  # sha256 of the archive, from the repository index, when known
+
+    @property
+    def remote(self) -> bool:
+        """A chart helm downloads (repository or OCI registry), not a local archive."""
+        return self.repo_url is not None or self.ref.startswith("oci://")
 
     def args(self) -> list[str]:
         argv = [self.ref, "--version", self.version]
@@ -116,19 +125,51 @@ class HelmClient:
         data: list[dict[str, Any]] = json.loads(result.stdout or "[]")
         return data
 
+    async def cached_chart(self, chart: ChartLocator) -> ChartLocator:
+        """``chart`` as a local archive in the chart cache, pulled on first use (unchanged without a cache).
+
+        Keyed by repository, chart, version and index digest, so a re-published version is pulled again;
+        an archive whose sha256 differs from the index digest is refused."""
+        cache = self.settings.chart_cache_dir
+        if cache is None or not chart.remote:
+            return chart
+        key = hashlib.sha256("\0".join((chart.repo_url or "", chart.ref, chart.version, chart.digest or ""))
+                             .encode()).hexdigest()[:32]
+        directory = Path(cache) / key
+        cached = sorted(directory.glob("*.tgz")) if directory.is_dir() else []
+        if cached:
+            return ChartLocator(ref=str(cached[0]), version=chart.version)
+        Path(cache).mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=cache))
+        try:
+            await self.runner.run(["pull", *chart.args(), "--destination", str(scratch)])
+            pulled = sorted(scratch.glob("*.tgz"))
+            if len(pulled) != 1:
+                raise HelmError(f"helm pull {chart.ref} {chart.version} did not produce one chart archive")
+            if chart.digest and hashlib.sha256(pulled[0].read_bytes()).hexdigest() != chart.digest.lower():
+                raise HelmError(f"chart {chart.ref} {chart.version} does not match the digest in the repository "
+                                "index; refusing to install it", reason="ChartDigestMismatch")
+            with contextlib.suppress(OSError):  # another process may have cached it meanwhile
+                scratch.rename(directory)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return ChartLocator(ref=str(directory / pulled[0].name), version=chart.version)
+
     async def install(self, request: ReleaseRequest) -> None:
+        chart = await self.cached_chart(request.chart)
         with values_file(request.values) as path:
             await self.runner.run([
-                "install", request.name, *request.chart.args(), "-n", request.namespace,
+                "install", request.name, *chart.args(), "-n", request.namespace,
                 "-f", str(path), "--timeout", self.settings.timeout_flag,
                 *self._apply_flags(), *self._labels(request.labels),
             ])
 
     async def upgrade(self, request: ReleaseRequest) -> None:
         """Upgrade with ``--reset-values``: the values file is the whole truth, never merged with old values."""
+        chart = await self.cached_chart(request.chart)
         with values_file(request.values) as path:
             await self.runner.run([
-                "upgrade", request.name, *request.chart.args(), "-n", request.namespace,
+                "upgrade", request.name, *chart.args(), "-n", request.namespace,
                 "-f", str(path), "--reset-values", "--timeout", self.settings.timeout_flag,
                 "--history-max", str(self.settings.history_max),
                 *self._apply_flags(), *self._labels(request.labels),

@@ -13,11 +13,13 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from controller.errors import (
     HelmBinaryMissing,
+    HelmChartUnavailable,
     HelmClusterUnreachable,
     HelmError,
     HelmNotFound,
@@ -33,6 +35,9 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 _STDERR_MAP: tuple[tuple[re.Pattern[str], type[HelmError]], ...] = (
     (re.compile(r"another operation \(install/upgrade/rollback\) is in progress", re.I), HelmOperationInProgress),
     (re.compile(r"context deadline exceeded|timed out waiting|timeout waiting", re.I), HelmTimeout),
+    # Before "cluster unreachable": a chart download fails with the same "dial tcp … connection refused".
+    (re.compile(r"is not a valid chart repository or cannot be reached|failed to (?:fetch|download) |"
+                r"chart \S+ version \S+ not found in repository|failed to do request: ", re.I), HelmChartUnavailable),
     (re.compile(r"kubernetes cluster unreachable|connection refused|no such host|dial tcp|i/o timeout|"
                 r"the server could not find the requested resource \(get version\)", re.I), HelmClusterUnreachable),
     (re.compile(r"parse error|template: |yaml: |execution error|unable to build kubernetes objects|"
@@ -51,6 +56,16 @@ def classify(stderr: str) -> type[HelmError]:
         if pattern.search(stderr):
             return error_class
     return HelmError
+
+
+def _exit_description(returncode: int) -> str:
+    """``helm exited with 2``, or ``helm was killed by SIGKILL`` (OOM killer, a human, a dying node)."""
+    if returncode < 0:
+        try:
+            return f"helm was killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"helm was killed by signal {-returncode}"
+    return f"helm exited with {returncode}"
 
 
 def _env_bool(name: str) -> bool | None:
@@ -72,6 +87,7 @@ class HelmSettings:
     openapi_validation: bool = True
     kube_context: str | None = None
     history_max: int = 10
+    chart_cache_dir: str | None = None  # pulled chart archives (install/upgrade work while a repository is down)
     extra_env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -104,6 +120,7 @@ class HelmRunner:
 
     def __init__(self, settings: HelmSettings) -> None:
         self.settings = settings
+        self.calls = 0  # helm processes started, for the summary line and tests
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.settings.binary, *args]
@@ -117,6 +134,7 @@ class HelmRunner:
         env = dict(os.environ)
         env.update(self.settings.extra_env)
         deadline = deadline_s if deadline_s is not None else self.settings.timeout_s + self.settings.deadline_grace_s
+        self.calls += 1
         try:
             process = await asyncio.create_subprocess_exec(
                 *self._argv(args),
@@ -141,7 +159,7 @@ class HelmRunner:
             raise
         result = HelmResult(stdout.decode(errors="replace"), stderr.decode(errors="replace"), process.returncode or 0)
         if check and result.returncode != 0:
-            message = sanitize(result.stderr.strip() or f"helm exited with {result.returncode}")
+            message = sanitize(result.stderr.strip() or _exit_description(result.returncode))
             message = message.removeprefix("Error: ")
             raise classify(result.stderr)(f"helm {args[0] if args else ''}: {message}")
         return result

@@ -6,9 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,54 +14,15 @@ import pytest
 from tests.support.chart_repo import ChartRepo
 from tests.support.extctl import ExtctlRun, extension, extension_type, run_extctl
 from tests.support.git_remote import GitRemote
+from tests.support.localnet import wait_for
 from tests.support.sandbox import SandboxHandle
+from tests.support.scenario import Scenario
 
 pytestmark = pytest.mark.integration
 DOCUMENTED_ACTION_FIELDS = {"event", "reconcile_id", "revision", "extension", "action", "namespace",
                             "from_version", "to_version", "outcome", "duration_ms", "reason", "timestamp", "level"}
 DOCUMENTED_SUMMARY_FIELDS = {"event", "reconcile_id", "revision", "outcome", "installed", "upgraded", "uninstalled",
                              "unchanged", "failed", "skipped", "duration_ms"}
-
-
-def poll(check: Callable[[], Any], *, deadline_s: float = 60, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns something truthy, or fail after ``deadline_s``."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)  # polling interval, bounded by the deadline (not synchronisation by sleep)
-    raise AssertionError(f"timed out after {deadline_s}s waiting for {what}")
-
-
-@dataclass
-class Scenario:
-    """One test's Git repo + chart repo + namespace, and a way to run extctl on it."""
-
-    sandbox: SandboxHandle
-    remote: GitRemote
-    charts: ChartRepo
-    ns: str
-    cache: Path
-
-    def reconcile(self, *extra: str) -> ExtctlRun:
-        return run_extctl(self.sandbox, "reconcile", "--once", *self.source_args(), "--log-format", "json", *extra)
-
-    def plan(self, *extra: str) -> ExtctlRun:
-        return run_extctl(self.sandbox, "plan", *self.source_args(), "--output", "json", *extra)
-
-    def source_args(self) -> list[str]:
-        return ["--source", self.remote.http_url, "--cache-dir", str(self.cache), "--instance", self.ns]
-
-    def releases(self) -> dict[str, dict[str, Any]]:
-        return {r["name"]: r for r in self.sandbox.helm_json("list", "-n", self.ns)}
-
-    def metadata(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.sandbox.helm_json("get", "metadata", name, "-n", self.ns)
-        return result
-
-    def revisions(self) -> dict[str, int]:
-        return {name: int(r["revision"]) for name, r in self.releases().items()}
 
 
 @pytest.fixture
@@ -208,8 +166,8 @@ def test_sigterm_during_a_long_action_exits_cleanly_with_release_deployed(scenar
          "--log-format", "json"],
         env=scenario.sandbox.full_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        poll(lambda: scenario.releases().get("agent", {}).get("status") == "pending-install",
-             what="helm install in flight")
+        wait_for(lambda: scenario.releases().get("agent", {}).get("status") == "pending-install",
+                 timeout=60, what="helm install in flight")
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=120)
     finally:
@@ -239,12 +197,28 @@ def test_local_directory_mode_reconciles_on_file_change(
         return int(rows[0]["revision"]) if rows and rows[0]["status"] == "deployed" else 0
 
     try:
-        poll(lambda: revision() == 1, what="first install")
+        wait_for(lambda: revision() == 1, timeout=60, what="first install")
         manifest.write_text(extension("agent", "demo.agent", unique_name, settings={"logLevel": "debug"}))
-        poll(lambda: revision() == 2, what="upgrade triggered by the file change")
+        wait_for(lambda: revision() == 2, timeout=60, what="upgrade triggered by the file change")
     finally:
         os.kill(process.pid, signal.SIGTERM)
         stdout, _ = process.communicate(timeout=60)
     assert process.returncode == 0
     revisions = {e["revision"] for e in (ExtctlRun(0, stdout, "").events) if e.get("revision")}
     assert all(r.startswith("local@sha256:") for r in revisions), revisions
+
+
+def test_steady_state_pass_of_a_running_controller_costs_one_helm_call(scenario: Scenario, tmp_path: Path) -> None:
+    with scenario.start_run("--interval", "1s", log_dir=tmp_path) as controller:
+        first = controller.wait_for_event("reconcile.summary", timeout=120)
+        assert first["installed"] == 3
+        # The first pass also reads the metadata of every other release in the (shared) sandbox once.
+        assert first["helm_calls"] >= 6, first  # 1 list + 2 chart pulls (1.0.0, 1.1.0) + 3 installs
+        # The next pass reads the metadata of the 3 new revisions once (1 list + 3 reads) ...
+        second = controller.wait_for_event("reconcile.summary", after=1, timeout=60)
+        assert (second["unchanged"], second["helm_calls"]) == (3, 4)
+        # ... and from then on a pass is one `helm list`.
+        steady = controller.wait_for_event("reconcile.summary", after=2, timeout=60)
+        assert (steady["unchanged"], steady["helm_calls"]) == (3, 1)
+        result = controller.terminate()
+    assert result.returncode == 0
