@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -92,6 +93,9 @@ class Sandbox:
             return state
         self.stop()
         self.dir.mkdir(parents=True, exist_ok=True)
+        # The emulator keeps its objects in memory, so a restarted sandbox starts empty: Helm's release
+        # records from an earlier run would describe objects that no longer exist. Start both fresh.
+        shutil.rmtree(self.dir / "postgres", ignore_errors=True)
         pg_dir = postgres.choose_data_dir(self.dir)
         postgres.init(pg_dir)
         pg_port = free_port()
