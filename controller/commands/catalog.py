@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.catalog import ChartVersion, RepoCredentials, fetch_versions
-from controller.commands.validate import print_manifest_errors_json
-from controller.errors import ManifestError, PermanentError
-from controller.manifests import load_directory
+from controller.commands.validate import load_or_report
+from controller.errors import PermanentError
 from controller.models.manifests import ChartRef, ExtensionType, ManifestSet
 from controller.models.resolution import parse_versions, versions_for_train
 
@@ -55,12 +54,8 @@ def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
 
 def run_versions(args: argparse.Namespace) -> int:
     source: Path = args.source
-    try:
-        manifests = load_directory(source)
-    except ManifestError as exc:
-        if args.output != "json":
-            raise
-        print_manifest_errors_json(exc, extensionType=args.type, versions=[])
+    manifests = load_or_report(source, args.output, extensionType=args.type, versions=[])
+    if manifests is None:
         return 1
     extension_type = find_type(manifests, args.type)
     published = chart_versions(source, extension_type.chart)

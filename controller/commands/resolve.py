@@ -17,9 +17,8 @@ from typing import Any
 
 from controller.catalog.index import ChartVersion
 from controller.commands.catalog import chart_versions
-from controller.commands.validate import print_manifest_errors_json
-from controller.errors import ExtctlError, ManifestError
-from controller.manifests import load_directory
+from controller.commands.validate import load_or_report
+from controller.errors import ExtctlError
 from controller.models.manifests import ChartRef, Extension, ManifestSet
 from controller.models.resolution import Resolution, resolve_version
 
@@ -115,12 +114,8 @@ def as_json(result: ExtensionResolution) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     source: Path = args.source
-    try:
-        manifests = load_directory(source)
-    except ManifestError as exc:
-        if args.output != "json":
-            raise
-        print_manifest_errors_json(exc, source=str(source), extensions=[])
+    manifests = load_or_report(source, args.output, source=str(source), extensions=[])
+    if manifests is None:
         return 1
     results = resolve_all(source, manifests, parse_installed(args.installed, manifests))
     failed = [result for result in results if result.error is not None]

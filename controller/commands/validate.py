@@ -14,6 +14,7 @@ from typing import Any
 
 from controller.errors import ManifestError, ValidationIssue
 from controller.manifests import load_directory
+from controller.models.manifests import ManifestSet
 
 
 def register(subparsers: Any) -> None:
@@ -75,3 +76,15 @@ def run(args: argparse.Namespace) -> int:
             f"{root}: valid ({len(manifests.types)} extension types, {len(manifests.extensions)} extensions)"
         )
     return 0
+
+
+def load_or_report(directory: Path, output: str, **empty_json: object) -> ManifestSet | None:
+    """Load the manifests for a read-only command. On errors: in JSON mode print them with the command's
+    empty result fields and return None (the caller exits 1); in text mode raise (the CLI prints them)."""
+    try:
+        return load_directory(directory)
+    except ManifestError as exc:
+        if output != "json":
+            raise
+        print_manifest_errors_json(exc, **empty_json)
+        return None
