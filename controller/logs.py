@@ -8,6 +8,7 @@ Must not: decide what to log; callers bind ``reconcile_id``, ``revision`` and ``
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -22,6 +23,15 @@ def register_secret(value: str) -> None:
     """Remember a secret value so that any log event that contains it prints ``***`` instead."""
     if value and len(value) >= 3:
         _SECRETS.add(value)
+
+
+# ``scheme://user[:password]@`` inside free text (helm's and git's stderr, rendered YAML, messages).
+_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"<>`]+@")
+
+
+def scrub_text(text: str, extra: Iterable[str | None] = ()) -> str:
+    """Remove ``user[:password]@`` from every URL in ``text``, then redact registered and ``extra`` secrets."""
+    return redact_text(_USERINFO_IN_TEXT.sub(lambda m: m["scheme"], text), [s for s in extra if s])
 
 
 def redact_text(text: str, extra: Iterable[str] = ()) -> str:

@@ -62,11 +62,10 @@ from controller.models.remediation import (
 )
 from controller.models.status import ActionResult, Outcome, Summary, outcome_without_running, summarize
 from controller.source import Snapshot, Source
-from controller.urls import sanitize_url, split_userinfo
+from controller.urls import is_loopback_url, sanitize_url, split_userinfo
 
 ALLOW_MASS_PRUNE_FILE = (".extctl", "allow-mass-prune")
 _HELM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 DIGEST_KEY_SECRET = "extctl-digest-key"  # noqa: S105 - a Secret name, not a secret
 
 
@@ -624,8 +623,7 @@ def chart_locator(chart: ChartRef, version: str, *, repo_root: Path, chart_versi
     password = (credentials.password or credentials.token) if credentials is not None else None
     if kind == "oci":
         base, _user, _password = split_userinfo(chart.repository.rstrip("/"))
-        host = base.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
-        return ChartLocator(ref=f"{base}/{chart.name}", version=version, plain_http=host in LOOPBACK_HOSTS,
+        return ChartLocator(ref=f"{base}/{chart.name}", version=version, plain_http=is_loopback_url(base),
                             username=username, password=password)
     base, user, url_password = split_userinfo(chart.repository)
     listed = next((v for v in chart_versions if v.version == version), None)

@@ -77,3 +77,14 @@ def join_url_path(base: str, *segments: str) -> str:
     for segment in segments:
         path += "/" + quote(segment.strip("/"), safe="/:@")
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is this machine (registries there speak plain HTTP by default)."""
+    try:
+        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+    except ValueError:
+        return False

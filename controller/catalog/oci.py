@@ -29,7 +29,7 @@ from controller.catalog.credentials import RepoCredentials
 from controller.catalog.index import ChartVersion
 from controller.errors import CatalogAuthError, CatalogError, CatalogIndexInvalid, ChartNotFound
 from controller.logs import redact_text
-from controller.urls import sanitize_url, split_userinfo
+from controller.urls import LOOPBACK_HOSTS, sanitize_url, split_userinfo
 
 log = structlog.get_logger(__name__)
 
@@ -37,7 +37,6 @@ DEFAULT_TIMEOUT_SECONDS = 15.0
 PAGE_SIZE = 1000
 MAX_PAGES = 100
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 USER_AGENT = f"extctl/{__version__}"
 _CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')

@@ -3,7 +3,7 @@
 Owns: process lifecycle of every helm invocation and the mapping of helm's stderr to the error
 classes of ``controller.errors``. A cancelled invocation terminates its helm process before the
 cancellation propagates. Must not: decide or record anything, or let secrets reach messages
-(stderr is passed through ``controller.logs.redact_text`` and URL userinfo is stripped).
+(stderr is passed through ``controller.logs.scrub_text``: URL userinfo and known secrets removed).
 """
 
 from __future__ import annotations
@@ -27,9 +27,7 @@ from controller.errors import (
     HelmRenderError,
     HelmTimeout,
 )
-from controller.logs import redact_text
-
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+from controller.logs import scrub_text
 
 # Order matters: the first matching pattern decides the error class.
 _STDERR_MAP: tuple[tuple[re.Pattern[str], type[HelmError]], ...] = (
@@ -44,11 +42,6 @@ _STDERR_MAP: tuple[tuple[re.Pattern[str], type[HelmError]], ...] = (
                 r"error validating|error converting YAML", re.I), HelmRenderError),
     (re.compile(r"release: not found|release not loaded|has no deployed releases|not found", re.I), HelmNotFound),
 )
-
-
-def sanitize(text: str) -> str:
-    """Strip URL userinfo and registered secret values from helm output before it goes anywhere."""
-    return redact_text(_USERINFO.sub(r"\g<scheme>", text))
 
 
 def classify(stderr: str) -> type[HelmError]:
@@ -159,7 +152,7 @@ class HelmRunner:
             raise
         result = HelmResult(stdout.decode(errors="replace"), stderr.decode(errors="replace"), process.returncode or 0)
         if check and result.returncode != 0:
-            message = sanitize(result.stderr.strip() or _exit_description(result.returncode))
+            message = scrub_text(result.stderr.strip() or _exit_description(result.returncode))
             message = message.removeprefix("Error: ")
             raise classify(result.stderr)(f"helm {args[0] if args else ''}: {message}")
         return result

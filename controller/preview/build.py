@@ -27,7 +27,7 @@ from typing import Any
 from controller.catalog import ChartVersion, IndexCache, RepoCredentials, fetch_versions, repository_kind
 from controller.errors import CatalogError, ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
-from controller.logs import get_logger, register_secret
+from controller.logs import get_logger, register_secret, scrub_text
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
 from controller.models.desired_state import (
@@ -41,7 +41,6 @@ from controller.models.manifests import ChartRef, Extension
 from controller.models.observed import ObservedRelease
 from controller.models.plan import ActionKind, PlannedAction, plan
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
-from controller.preview.redact import scrub_text
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
 from controller.reconciler import chart_locator
 from controller.source import GitAuth, export_ref, files_at_ref

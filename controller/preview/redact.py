@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-from controller.logs import redact_text
 
 CHANGED = "***(changed)"
 UNCHANGED = "***(unchanged)"
@@ -24,7 +21,6 @@ PREVIOUS = "***(previous)"  # base side of a changed key, so the diff shows it a
 REMOVED = "***(removed)"  # base side of a key (or Secret) that head no longer has
 HIDDEN_SECRET = "# Secret: not valid YAML, contents hidden"  # noqa: S105 - a message
 SECRET_FIELDS = ("data", "stringData")
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"<>`]+@")
 
 
 def is_secret(document: Any) -> bool:
@@ -74,8 +70,3 @@ def redact_secret(document: Mapping[str, Any], other: Mapping[str, Any] | None, 
         elif values is not None:
             redacted[field] = REMOVED if base else CHANGED
     return redacted
-
-
-def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove ``user[:password]@`` from URLs and replace registered and ``secrets`` values by ``***``."""
-    return redact_text(_USERINFO.sub(lambda m: m["scheme"], text), [s for s in secrets if s])

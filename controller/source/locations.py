@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from controller.logs import redact_text
+from controller.logs import scrub_text
 from controller.urls import sanitize_url
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's "scp-like" syntax: [user@]host:path, where no slash comes before the first colon.
 _SCP = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s]+):(?P<path>(?!//).*)$")
-_USERINFO_IN_TEXT = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
 
 
 @dataclass(frozen=True)
@@ -93,5 +92,4 @@ def display_location(location: str) -> str:
 
 def scrub(text: str, secrets: Iterable[str | None] = ()) -> str:
     """Remove ``user[:pass]@`` from every URL in ``text`` and replace known secret values with ``***``."""
-    text = _USERINFO_IN_TEXT.sub(lambda m: m["scheme"], text)
-    return redact_text(text, [s for s in secrets if s])
+    return scrub_text(text, secrets)

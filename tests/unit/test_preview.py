@@ -8,8 +8,8 @@ import json
 import pytest
 
 from controller.errors import Location, ValidationIssue
+from controller.logs import scrub_text
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
-from controller.preview.redact import scrub_text
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered, parse_rendered
 from controller.preview.report import MARKER, render_json, render_markdown, render_text, short_reason, version_span
 
