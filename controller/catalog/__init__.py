@@ -1,9 +1,11 @@
 """The catalog: the one package that reads chart repositories (what versions of a chart exist).
 
-Owns: ``fetch_versions``, which dispatches on the ExtensionType's ``spec.chart.repository``:
-``http(s)://`` -> ``catalog.http`` (index.yaml, conditional GET, TTL cache), ``oci://`` ->
-``catalog.oci`` (registry tags list), anything else -> ``catalog.local`` (a directory relative to the
-source root). Re-exports ``ChartVersion``, ``RepoCredentials``, ``IndexCache`` and ``sanitize_url``.
+Owns: ``CatalogService`` (``catalog.service``: the TTL cache and stale fallback every caller --
+engine, previews, commands -- goes through, answering ``CatalogLookup``) and the uncached
+``fetch_versions``, which dispatches on the ExtensionType's ``spec.chart.repository``:
+``http(s)://`` -> ``catalog.http`` (index.yaml, conditional GET), ``oci://`` -> ``catalog.oci``
+(registry tags list), anything else -> ``catalog.local`` (a directory relative to the source root).
+Re-exports ``ChartVersion``, ``RepoCredentials``, ``IndexCache``, ``repository_kind`` and ``sanitize_url``.
 Must not: resolve versions (``controller.models.resolution`` does), spawn helm, or log credentials.
 """
 
@@ -16,19 +18,19 @@ from controller.catalog.http import IndexCache, fetch_http_versions
 from controller.catalog.index import ChartVersion
 from controller.catalog.local import fetch_local_index
 from controller.catalog.oci import fetch_oci_versions
+from controller.catalog.service import CatalogLookup, CatalogService, repository_kind
 from controller.urls import sanitize_url
 
-__all__ = ["ChartVersion", "IndexCache", "RepoCredentials", "fetch_versions", "repository_kind", "sanitize_url"]
-
-
-def repository_kind(repository: str) -> str:
-    """``http``, ``oci`` or ``local`` for a ``spec.chart.repository`` value."""
-    lowered = repository.lower()
-    if lowered.startswith(("http://", "https://")):
-        return "http"
-    if lowered.startswith("oci://"):
-        return "oci"
-    return "local"
+__all__ = [
+    "CatalogLookup",
+    "CatalogService",
+    "ChartVersion",
+    "IndexCache",
+    "RepoCredentials",
+    "fetch_versions",
+    "repository_kind",
+    "sanitize_url",
+]
 
 
 def fetch_versions(

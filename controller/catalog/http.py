@@ -8,7 +8,8 @@ mapping every failure to ``CatalogError`` (down, 5xx), ``CatalogAuthError`` (401
 ``CatalogIndexInvalid`` (malformed index).
 Must not: spawn helm, put credentials into logs, errors or the cache key in clear (URLs are shown
 only through ``sanitize_url``), forward credentials across redirects, or serve stale data when
-the repository fails (a failure is reported; the caller retries).
+the repository fails (a failure is raised; falling back to the last good copy is
+``controller.catalog.service``'s decision).
 """
 
 from __future__ import annotations
@@ -106,6 +107,21 @@ def index_url(repository: str) -> str:
     return join_url_path(repository, "index.yaml")
 
 
+def _request_target(
+    repository: str, credentials: RepoCredentials | None
+) -> tuple[str, RepoCredentials | None, tuple[str, str]]:
+    """The index URL without userinfo, the credentials to send (userinfo if none given), the cache key."""
+    url, url_user, url_password = split_userinfo(index_url(repository))
+    if credentials is None and url_user is not None:
+        credentials = RepoCredentials(username=url_user, password=url_password)
+    return url, credentials, (url, credentials.fingerprint() if credentials else "")
+
+
+def index_cache_key(repository: str, credentials: RepoCredentials | None = None) -> tuple[str, str]:
+    """The ``IndexCache`` key ``fetch_index_text`` uses for ``repository`` (no credentials in clear)."""
+    return _request_target(repository, credentials)[2]
+
+
 def fetch_index_text(
     repository: str,
     *,
@@ -114,12 +130,9 @@ def fetch_index_text(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> str:
     """The repository's index.yaml text, from the cache while fresh, else by (conditional) GET."""
-    url, url_user, url_password = split_userinfo(index_url(repository))
-    if credentials is None and url_user is not None:
-        credentials = RepoCredentials(username=url_user, password=url_password)
+    url, credentials, key = _request_target(repository, credentials)
     safe = sanitize_url(repository)
     secrets = credentials.secrets() if credentials else ()
-    key = (url, credentials.fingerprint() if credentials else "")
 
     cached = cache.get(key) if cache else None
     if cache and cached and cache.is_fresh(cached):
@@ -203,14 +216,18 @@ def fetch_http_versions(
     """All versions of ``chart`` listed in the repository's index.yaml."""
     safe = sanitize_url(repository)
     text = fetch_index_text(repository, credentials=credentials, cache=cache, timeout=timeout)
+    return select_chart(parse_repository_index(text, safe), chart, safe)
+
+
+def parse_repository_index(text: str, safe_repository: str) -> dict[str, list[ChartVersion]]:
+    """Chart name -> versions of a fetched index.yaml; a broken index says how to regenerate it."""
     try:
-        charts = parse_index(text, f"{safe}/index.yaml")
+        return parse_index(text, f"{safe_repository}/index.yaml")
     except CatalogIndexInvalid as exc:
         raise CatalogIndexInvalid(
             exc.message,
             hint=exc.hint or "the repository serves a broken index.yaml; regenerate it with 'helm repo index'",
         ) from exc
-    return select_chart(charts, chart, safe)
 
 
 def select_chart(charts: dict[str, list[ChartVersion]], chart: str, safe_repository: str) -> list[ChartVersion]:

@@ -1,18 +1,20 @@
 """`extctl catalog versions TYPE --source PATH [--train NAME]`: what a type's chart repository offers.
 
-Owns: the ``catalog`` command group and ``chart_versions`` (the CLI's one way to list a type's chart
-versions, through ``controller.catalog.fetch_versions`` for local-directory, http(s) and oci
-repositories). Must not: implement fetching or version ordering itself.
+Owns: the ``catalog`` command group, ``catalog_service`` (the read-only commands' ``CatalogService``,
+with repository credentials from the environment) and ``chart_versions`` (one type's chart versions
+from local-directory, http(s) and oci repositories). Must not: implement fetching, caching or
+version ordering itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import ChartVersion, RepoCredentials, fetch_versions
+from controller.catalog import CatalogService, ChartVersion, RepoCredentials
 from controller.commands.validate import load_or_report
 from controller.errors import PermanentError
 from controller.models.manifests import ChartRef, ExtensionType, ManifestSet
@@ -38,10 +40,16 @@ def register(subparsers: Any) -> None:
     versions.set_defaults(handler=run_versions)
 
 
+def catalog_service() -> CatalogService:
+    """The catalog for one command run, with credentials from ``EXTCTL_REPO_*`` (raises
+    ``CatalogAuthError`` when those are contradictory or unreadable)."""
+    return CatalogService(credentials=RepoCredentials.from_env(), clock=time.monotonic)
+
+
 def chart_versions(repo_root: Path, chart: ChartRef) -> list[ChartVersion]:
     """Every published version of ``chart``: local paths are read from the source tree, http(s)/oci
-    repositories through ``controller.catalog`` with credentials from the environment."""
-    return fetch_versions(chart.repository, chart.name, repo_root=repo_root, credentials=RepoCredentials.from_env())
+    repositories through the catalog service; raises the ``CatalogError`` when the repository fails."""
+    return catalog_service().versions(chart.repository, chart.name, repo_root=repo_root)
 
 
 def find_type(manifests: ManifestSet, name: str) -> ExtensionType:

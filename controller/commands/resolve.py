@@ -3,7 +3,8 @@
 Owns: presenting ``resolve_version`` results for every extension of a source (as a first install
 would get them, or as an upgrade from ``--installed NAME=VERSION``), in text or JSON. One
 extension's failure is reported and the others are still resolved; the exit status is 1 if any
-failed. Must not: implement resolution rules (``controller.models.resolution``) or fetching.
+failed. Chart versions come from one ``CatalogService`` lookup per chart. Must not: implement
+resolution rules (``controller.models.resolution``) or fetching.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from controller.catalog.index import ChartVersion
-from controller.commands.catalog import chart_versions
+from controller.catalog import CatalogLookup
+from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
 from controller.errors import ExtctlError
 from controller.models.manifests import ChartRef, Extension, ManifestSet
@@ -62,8 +63,19 @@ def parse_installed(pairs: list[str], manifests: ManifestSet) -> dict[str, str]:
     return installed
 
 
+def lookup_charts(source: Path, manifests: ManifestSet) -> dict[ChartRef, CatalogLookup | ExtctlError]:
+    """The catalog lookup of every chart an extension uses (each repository read once); when the
+    repository credentials cannot even be read, that error stands for every chart."""
+    charts = {manifests.type_of(extension).chart for extension in manifests.extensions.values()}
+    try:
+        found = catalog_service().lookup_many(((c.repository, c.name) for c in charts), repo_root=source)
+    except ExtctlError as exc:
+        return dict.fromkeys(charts, exc)
+    return {chart: found[(chart.repository, chart.name)] for chart in charts}
+
+
 def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str]) -> list[ExtensionResolution]:
-    versions_cache: dict[ChartRef, list[ChartVersion] | ExtctlError] = {}
+    lookups = lookup_charts(source, manifests)
     results = []
     for extension in manifests.extensions.values():
         extension_type = manifests.type_of(extension)
@@ -72,16 +84,11 @@ def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str])
             train = extension_type.find_train(extension.spec.release_train)
             if train is None:  # validation already rejects this; kept for callers that skip it
                 raise ExtctlError(f"type {extension_type.name} has no release train {extension.spec.release_train}")
-            if extension_type.chart not in versions_cache:
-                try:
-                    versions_cache[extension_type.chart] = chart_versions(source, extension_type.chart)
-                except ExtctlError as exc:
-                    versions_cache[extension_type.chart] = exc
-            published = versions_cache[extension_type.chart]
+            published = lookups[extension_type.chart]
             if isinstance(published, ExtctlError):
                 raise published
             resolution = resolve_version(
-                [chart_version.version for chart_version in published],
+                [chart_version.version for chart_version in published.require()],
                 train,
                 pinned_version=extension.spec.version,
                 auto_upgrade_minor_version=extension.spec.auto_upgrade_minor_version,

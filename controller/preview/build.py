@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import ChartVersion, IndexCache, RepoCredentials, fetch_versions, repository_kind
-from controller.errors import CatalogError, ExtctlError, ManifestError, ValidationIssue
+from controller.catalog import CatalogService, ChartVersion, RepoCredentials, repository_kind
+from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
 from controller.logs import get_logger, register_secret, scrub_text
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
@@ -135,7 +135,7 @@ class Previewer:
         self.request = request
         self.helm = helm
         self.observe = observe
-        self.catalog_cache = IndexCache(clock=time.monotonic)
+        self.catalog = CatalogService(credentials=request.credentials, clock=time.monotonic)
         self.template_calls = 0
         self.secrets: set[str] = set()
         self.log = get_logger(component="preview")
@@ -236,32 +236,24 @@ class Previewer:
         side.root = dest
 
     async def _fetch_catalogs(self, sides: Sequence[_Side]) -> None:
-        """Versions per ExtensionType; remote repositories are read once for both sides."""
-        remote: dict[tuple[str, str], asyncio.Task[list[ChartVersion]]] = {}
-        pending: list[tuple[_Side, str, asyncio.Task[list[ChartVersion]]]] = []
+        """Versions per ExtensionType through the catalog service: remote repositories are looked up
+        once for both sides, local ones in each side's exported tree."""
+        wanted: list[tuple[_Side, str, ChartRef]] = []
         for side in sides:
             assert side.manifests is not None  # noqa: S101 - loaded first
             needed = sorted({side.manifests.type_of(e).name for e in side.manifests.extensions.values()
                              if not e.spec.suspend})
-            for type_name in needed:
-                chart = side.manifests.types[type_name].chart
-                if repository_kind(chart.repository) == "local":
-                    task = asyncio.ensure_future(self._versions(chart, side.root or Path(".")))
-                else:
-                    key = (chart.repository, chart.name)
-                    if key not in remote:
-                        remote[key] = asyncio.ensure_future(self._versions(chart, Path(".")))
-                    task = remote[key]
-                pending.append((side, type_name, task))
-        for side, type_name, task in pending:
-            try:
-                side.versions[type_name] = await task
-            except CatalogError as exc:
-                side.catalog_errors[type_name] = str(exc)
-
-    async def _versions(self, chart: ChartRef, root: Path) -> list[ChartVersion]:
-        return await asyncio.to_thread(fetch_versions, chart.repository, chart.name, repo_root=root,
-                                       credentials=self.request.credentials, cache=self.catalog_cache)
+            wanted += [(side, name, side.manifests.types[name].chart) for name in needed]
+        remote = {(c.repository, c.name) for _, _, c in wanted if repository_kind(c.repository) != "local"}
+        found = await asyncio.to_thread(self.catalog.lookup_many, remote, repo_root=Path("."))
+        for side, type_name, chart in wanted:
+            key = (chart.repository, chart.name)
+            lookup = found[key] if key in remote else await asyncio.to_thread(
+                self.catalog.lookup, chart.repository, chart.name, repo_root=side.root or Path("."))
+            if lookup.available:
+                side.versions[type_name] = list(lookup.versions)
+            else:
+                side.catalog_errors[type_name] = str(lookup.error)
 
     @staticmethod
     def _names(side: _Side) -> dict[str, list[str]]:
