@@ -5,7 +5,8 @@ Owns: ``GitAuth`` (HTTPS token, basic user/password, or an SSH key file), built 
 context manager yielding the extra environment for one git process: ``GIT_TERMINAL_PROMPT=0``, a
 ``GIT_ASKPASS`` helper script (0700, in a private 0700 temp dir, removed afterwards) that prints the
 user/password from variables set only in that process's environment, ``credential.helper`` reset so
-no stored helper reads or records them, and ``GIT_SSH_COMMAND`` for a key file.
+no stored helper reads or records them, and ``GIT_SSH_COMMAND`` for a key file. A helper that cannot be
+written (temp dir full or read-only) is a ``SourceError``.
 Must not: put a credential into a URL, a command line, a file, a log line or an exception message.
 """
 
@@ -21,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from controller.errors import SourceAuthError
+from controller.errors import SourceAuthError, SourceError
 from controller.logs import register_secret
 
 DEFAULT_TOKEN_USERNAME = "x-access-token"  # noqa: S105 - a user name git hosts accept with tokens
@@ -88,7 +89,7 @@ class GitAuth:
             return cls.basic(username, password)
         if key_file is not None:
             key = Path(key_file)
-            if not key.is_file():
+            if not os.path.isfile(key):
                 raise SourceAuthError(
                     f"EXTCTL_GIT_SSH_KEY_FILE points to {key}, which is not a readable file",
                     hint="mount the SSH private key and point EXTCTL_GIT_SSH_KEY_FILE at it",
@@ -119,13 +120,18 @@ def _value_or_file(environ: Mapping[str, str], name: str) -> str | None:
     path = environ.get(f"{name}_FILE")
     if not path:
         return None
+    hint = f"mount the secret file or set {name} instead"
     try:
-        text = Path(path).read_text()
+        data = Path(path).read_bytes()
     except OSError as exc:
-        raise SourceAuthError(
-            f"{name}_FILE points to {path}, which cannot be read ({exc.strerror})",
-            hint=f"mount the secret file or set {name} instead",
-        ) from exc
+        message = f"{name}_FILE points to {path}, which cannot be read ({exc.strerror})"
+        raise SourceAuthError(message, hint=hint) from exc
+    try:
+        text: str | None = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None  # raised below, outside this block: the decode error holds the secret's bytes
+    if text is None:
+        raise SourceAuthError(f"{name}_FILE points to {path}, which is not UTF-8 text", hint=hint)
     text = text.rstrip("\r\n")
     if not text:
         raise SourceAuthError(f"{name}_FILE points to {path}, which is empty", hint="check the mounted secret")
@@ -170,12 +176,8 @@ def git_environment(auth: GitAuth | None, *, http: bool) -> Iterator[dict[str, s
     if auth is None or not http or auth.password is None:
         yield env
         return
-    tmpdir = Path(tempfile.mkdtemp(prefix="extctl-askpass-"))  # mkdtemp creates it 0700
+    script = _write_askpass_script()
     try:
-        script = tmpdir / "askpass.sh"
-        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRWXU)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(_ASKPASS_SCRIPT)
         env.update(
             {
                 "GIT_ASKPASS": str(script),
@@ -188,4 +190,24 @@ def git_environment(auth: GitAuth | None, *, http: bool) -> Iterator[dict[str, s
         env.update(_config_env({"credential.helper": ""}))
         yield env
     finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+        shutil.rmtree(script.parent, ignore_errors=True)
+
+
+def _write_askpass_script() -> Path:
+    """The askpass helper (0700) in a fresh private directory (0700); ``SourceError`` if it cannot be written."""
+    tmpdir: Path | None = None
+    try:
+        tmpdir = Path(tempfile.mkdtemp(prefix="extctl-askpass-"))  # mkdtemp creates it 0700
+        script = tmpdir / "askpass.sh"
+        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRWXU)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(_ASKPASS_SCRIPT)
+    except OSError as exc:
+        if tmpdir is not None:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        where = f" {exc.filename}" if exc.filename else ""
+        raise SourceError(
+            f"cannot write the git askpass helper{where}: {exc.strerror}",
+            hint="check free disk space and permissions of the temporary directory (TMPDIR)",
+        ) from exc
+    return script

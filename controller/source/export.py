@@ -1,7 +1,8 @@
 """A materialised tree of one Git ref, for code that needs real files (local chart repositories).
 
-Owns: ``export_ref``, which writes every file of a branch, tag or sha into a fresh directory via
-``git archive`` (through gitpython), reusing the ``files_at_ref`` cache so the ref is fetched once.
+Owns: ``export_ref``, which writes every file of a branch, tag or sha into a directory from a
+``git archive`` of it (``controller.source.gitrefs.archive_at_ref``: the same ``<key>-refs`` cache as
+``files_at_ref``, so a ref a preview already read is not fetched again).
 Must not: check out into or modify the source repository or its cache's working tree, follow
 symlinks out of ``dest``, or let a credential reach a message.
 """
@@ -12,17 +13,9 @@ import io
 import tarfile
 from pathlib import Path
 
-import git
-from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-
-from controller.errors import SourceError, SourceInvalid
+from controller.errors import SourceError
 from controller.source.auth import GitAuth
-from controller.source.gitrepo import _cache_lock, git_files_at_ref, local_files_at_ref
-from controller.source.locations import display_location, is_git_url, parse_remote
-
-
-def _nothing(_paths: list[str]) -> list[str]:
-    return []
+from controller.source.gitrefs import archive_at_ref
 
 
 def export_ref(
@@ -35,44 +28,20 @@ def export_ref(
 ) -> str:
     """Write the whole tree at ``ref`` into ``dest`` (created; must not exist or be empty).
 
-    Returns the revision string (``"<ref>@sha1:<hex>"``) exactly like ``files_at_ref``. Symlinks and
-    entries that would land outside ``dest`` are skipped (tarfile's ``data`` filter).
+    Returns the revision string (``"<ref>@sha1:<hex>"``) exactly like ``files_at_ref``. Only regular
+    files and directories are written; tarfile's ``data`` filter refuses entries outside ``dest``.
+    A ``dest`` that cannot be written is a ``SourceError``.
     """
-    if is_git_url(location):
-        revision, _ = git_files_at_ref(location, ref, path=None, cache_dir=cache_dir, auth=auth, include=_nothing)
-        repo_dir = Path(cache_dir).resolve() / f"{parse_remote(location).cache_key}-refs"
-        lock_target: Path | None = repo_dir
-    else:
-        directory = Path(location)
-        if not directory.is_dir():
-            raise SourceInvalid(
-                f"--source {display_location(location)!r} is neither a Git URL nor an existing directory")
-        revision, _ = local_files_at_ref(directory, ref, path=None, include=_nothing)
-        repo_dir = directory
-        lock_target = None
-    sha = revision.rsplit(":", 1)[1]
-    buffer = io.BytesIO()
+    revision, archive_bytes = archive_at_ref(location, ref, cache_dir=cache_dir, auth=auth)
     try:
-        if lock_target is not None:
-            with _cache_lock(lock_target):
-                _archive(repo_dir, sha, buffer)
-        else:
-            _archive(repo_dir, sha, buffer)
-    except (GitCommandError, InvalidGitRepositoryError, NoSuchPathError, ValueError) as exc:
+        dest.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(archive_bytes), mode="r:") as archive:
+            members = [m for m in archive.getmembers() if m.isfile() or m.isdir()]
+            archive.extractall(dest, members=members, filter="data")
+    except (OSError, tarfile.TarError) as exc:
         raise SourceError(
-            f"cannot export {sha[:12]} of {display_location(location)}: {type(exc).__name__}", reason="GitFailed"
+            f"cannot write the files of {revision} into {dest}: {exc}",
+            reason="ExportFailed",
+            hint="check free disk space and that the directory is writable",
         ) from exc
-    dest.mkdir(parents=True, exist_ok=True)
-    buffer.seek(0)
-    with tarfile.open(fileobj=buffer, mode="r:") as archive:
-        members = [m for m in archive.getmembers() if m.isfile() or m.isdir()]
-        archive.extractall(dest, members=members, filter="data")
     return revision
-
-
-def _archive(repo_dir: Path, sha: str, buffer: io.BytesIO) -> None:
-    repo = git.Repo(repo_dir)
-    try:
-        repo.archive(buffer, treeish=sha, format="tar")
-    finally:
-        repo.close()

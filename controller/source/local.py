@@ -2,8 +2,9 @@
 
 Owns: ``LocalSource`` (revision ``local@sha256:<digest>`` over the sorted relative paths and contents
 of every ``*.yaml``/``*.yml``/``*.tgz`` file under the directory, skipping dot-directories such as
-``.git``), and ``watch_local`` / ``awatch_local``, which yield the set of changed manifest paths
-(debounced, via watchfiles) so ``extctl run`` can reconcile as soon as a manifest changes.
+``.git``; an unreadable file is a ``SourceError``), and ``watch_local`` / ``awatch_local``, which
+yield the set of changed manifest paths (debounced, via watchfiles) so ``extctl run`` can reconcile as
+soon as a manifest changes.
 Must not: import gitpython, write into the directory, or sleep to wait for changes.
 """
 
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 
 import watchfiles
 
-from controller.errors import SourcePathNotFound
+from controller.errors import SourceError, SourcePathNotFound
 from controller.source.snapshot import Snapshot
 
 CONTENT_SUFFIXES = (".yaml", ".yml", ".tgz")
@@ -86,18 +87,24 @@ class LocalSource:
         return f"directory {self.directory}{suffix}"
 
     def fetch(self) -> Snapshot:
-        if not self.directory.is_dir():
-            raise SourcePathNotFound(
-                f"source directory {self.directory} does not exist or is not a directory",
-                hint="pass an existing directory or a Git URL to --source",
-            )
-        root = resolve_subpath(self.directory, self.path)
-        if not root.is_dir():
-            raise SourcePathNotFound(
-                f"--path {self.path!r} is not a directory under {self.directory}",
-                hint="check --path against the directory layout",
-            )
-        digest = directory_digest(self.directory, root)
+        try:
+            if not self.directory.is_dir():
+                raise SourcePathNotFound(
+                    f"source directory {self.directory} does not exist or is not a directory",
+                    hint="pass an existing directory or a Git URL to --source",
+                )
+            root = resolve_subpath(self.directory, self.path)
+            if not root.is_dir():
+                raise SourcePathNotFound(
+                    f"--path {self.path!r} is not a directory under {self.directory}",
+                    hint="check --path against the directory layout",
+                )
+            digest = directory_digest(self.directory, root)
+        except OSError as exc:  # e.g. a manifest extctl's user may not read
+            raise SourceError(
+                f"cannot read {exc.filename or self.directory}: {exc.strerror}",
+                hint="check that extctl's user can read the source directory",
+            ) from exc
         return Snapshot(revision=f"local@sha256:{digest}", root=root, repo_root=self.directory, commit=None)
 
 

@@ -1,22 +1,27 @@
 """What a ``--source`` string means, and how it may appear in Git config and in messages.
 
-Owns: telling a Git remote (https, http, ssh, ``git@host:path``, file://) from a local directory;
-the URL written into the cache's ``.git/config`` (never with a password: credentials embedded in an
-http(s) URL are split off and handed to the askpass helper instead); the display form of a remote
-(no userinfo at all, via ``controller.urls.sanitize_url``); and scrubbing free text (git's
-stderr) of any userinfo and known secret values before it goes into an error or a log line.
-Must not: run git, touch the filesystem beyond ``is_dir``, or log.
+Owns: telling a Git remote (https, http, ssh, ``git@host:path``, file://) from a local directory
+(``local_directory`` refuses a value that is neither); refusing ``--branch``/ref values that git could
+read as an option or a revision expression (``check_ref_name``); the URL written into the cache's
+``.git/config`` (never with a password: credentials embedded in an http(s) URL are split off and
+handed to the askpass helper instead); the display form of a remote (no userinfo at all, via
+``controller.urls.sanitize_url``); and scrubbing free text (git's stderr) of any userinfo and known
+secret values before it goes into an error or a log line.
+Must not: run git, touch the filesystem beyond ``os.path.isdir`` (which answers False instead of raising
+for a path it cannot stat), or log.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from controller.errors import SourceInvalid
 from controller.logs import scrub_text
 from controller.urls import sanitize_url
 
@@ -48,9 +53,26 @@ def is_git_url(location: str) -> bool:
     """True for ``scheme://...`` and scp-like ``[user@]host:path`` (unless that names a local directory)."""
     if _SCHEME.match(location):
         return True
-    if Path(location).is_dir():
+    if os.path.isdir(location):
         return False
     return _SCP.match(location) is not None
+
+
+def local_directory(location: str) -> Path:
+    """``location`` as a directory path; ``SourceInvalid`` if it is not one (call after ``is_git_url``)."""
+    directory = Path(location)
+    if not os.path.isdir(directory):
+        raise SourceInvalid(
+            f"--source {display_location(location)!r} is neither a Git URL nor an existing directory",
+            hint="pass https://…, ssh://…, git@host:org/repo.git, file://… or a local directory",
+        )
+    return directory
+
+
+def check_ref_name(ref: str, option: str) -> None:
+    """Raise ``SourceInvalid`` for a ref that is empty, starts with ``-`` or holds revision syntax."""
+    if not ref or ref.startswith("-") or any(c.isspace() or c in "~^:?*[\\" for c in ref) or ".." in ref:
+        raise SourceInvalid(f"{option} {ref!r} is not a valid Git ref name", hint="e.g. --branch main")
 
 
 def parse_remote(location: str) -> RemoteLocation:
@@ -85,7 +107,7 @@ def display_location(location: str) -> str:
     if _SCHEME.match(location):
         return sanitize_url(location)
     match = _SCP.match(location)
-    if match is not None and not Path(location).is_dir():
+    if match is not None and not os.path.isdir(location):
         return f"{match['host']}:{match['path']}"
     return location
 

@@ -7,6 +7,7 @@ the remote is the ``git_remote`` fixture and every git process runs with an isol
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,9 +23,11 @@ from controller.errors import (
     SourceAuthError,
     SourceBranchNotFound,
     SourceError,
+    SourceInvalid,
     SourcePathNotFound,
 )
-from controller.source import GitAuth, GitSource, files_at_ref, open_source
+from controller.source import GitAuth, GitSource, export_ref, files_at_ref, open_source
+from tests.support.extctl import ExtctlRun, run_extctl
 from tests.support.git_remote import GitRemote, GitRemoteFactory, run_git
 from tests.support.localnet import free_port
 
@@ -469,3 +472,92 @@ def test_empty_cache_directory_is_initialised_quietly(git_remote: GitRemote, cac
     with capture_logs() as logs:
         assert source.fetch().commit == sha
     assert not [entry for entry in logs if entry["log_level"] == "warning"]
+
+
+# -- cache directory, destination and git executable problems are one clear error (issue 9) ---------
+
+SAMPLE_REPO = Path(__file__).resolve().parents[2] / "sample-repo"
+
+
+def _lines_with(run: ExtctlRun, text: str) -> list[str]:
+    """Human-readable output lines (not JSON log lines) that contain ``text``."""
+    return [line for line in (run.stdout + run.stderr).splitlines() if text in line and not line.startswith("{")]
+
+
+def _reasons(run: ExtctlRun) -> set[str]:
+    return {json.loads(line).get("reason") for line in run.stderr.splitlines() if line.startswith("{")} - {None}
+
+
+def test_plan_with_cache_dir_that_is_a_file_is_one_clear_error(git_remote: GitRemote, tmp_path: Path) -> None:
+    _seed(git_remote)
+    not_a_dir = tmp_path / "cache-file"
+    not_a_dir.write_text("keep me\n")
+    run = run_extctl(None, "plan", "--offline", "--source", git_remote.file_url, "--cache-dir", str(not_a_dir))
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    lines = _lines_with(run, "--cache-dir")
+    assert len(lines) == 1, lines
+    assert lines[0].endswith(f"--cache-dir {not_a_dir} is a file (hint: point it at a directory, or remove the file)")
+    assert "SourceInvalid" in _reasons(run)  # permanent: retrying the same input cannot help
+    assert not_a_dir.read_text() == "keep me\n"
+
+
+def test_cache_dir_below_a_file_is_source_invalid(git_remote: GitRemote, tmp_path: Path) -> None:
+    _seed(git_remote)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("")
+    with pytest.raises(SourceInvalid) as failure:
+        open_source(git_remote.file_url, cache_dir=blocker / "cache").fetch()
+    assert failure.value.transient is False
+    assert f"inside {blocker}, which is a file" in str(failure.value)
+    with pytest.raises(SourceInvalid):
+        files_at_ref(git_remote.file_url, "main", path=None, cache_dir=blocker)
+
+
+def test_without_a_git_executable_git_sources_fail_cleanly_and_local_ones_work(
+    git_remote: GitRemote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _seed(git_remote)
+    no_git = tmp_path / "bin"
+    no_git.mkdir()
+    monkeypatch.setenv("PATH", str(no_git))
+    monkeypatch.delenv("GIT_PYTHON_GIT_EXECUTABLE", raising=False)
+    monkeypatch.delenv("GIT_PYTHON_REFRESH", raising=False)  # importing controller.source here set it
+
+    git_run = run_extctl(None, "plan", "--offline", "--source", git_remote.file_url, "--cache-dir", str(tmp_path / "c"))
+    assert git_run.returncode == 1, git_run.stdout + git_run.stderr
+    assert "Traceback" not in git_run.stderr
+    lines = _lines_with(git_run, "git executable was not found")
+    assert len(lines) == 1, git_run.stdout + git_run.stderr
+    assert "SourceInvalid" in _reasons(git_run)
+
+    local_run = run_extctl(None, "validate", str(SAMPLE_REPO))
+    assert local_run.returncode == 0, local_run.stdout + local_run.stderr
+    assert "valid" in local_run.stdout
+
+
+def test_export_ref_writes_the_tree_and_reports_an_unwritable_destination(
+    git_remote: GitRemote, cache: Path, tmp_path: Path
+) -> None:
+    sha = _seed(git_remote)
+    dest = tmp_path / "export"
+    assert export_ref(git_remote.file_url, "main", cache_dir=cache, dest=dest) == f"main@sha1:{sha}"
+    assert (dest / "clusters/prod/app.yaml").read_text().endswith("version: 1\n")
+    assert (dest / "README.md").is_file()
+
+    not_a_dir = tmp_path / "export-file"
+    not_a_dir.write_text("")
+    with pytest.raises(SourceError) as failure:
+        export_ref(git_remote.file_url, "main", cache_dir=cache, dest=not_a_dir)
+    assert str(not_a_dir) in str(failure.value)
+
+
+def test_corrupted_refs_cache_is_recloned_by_the_same_helper(git_remote: GitRemote, cache: Path) -> None:
+    sha = _seed(git_remote)
+    files_at_ref(git_remote.file_url, "main", path=None, cache_dir=cache)
+    refs_cache = next(p for p in cache.iterdir() if p.name.endswith("-refs"))
+    _corrupt_head(refs_cache)
+    with capture_logs() as logs:
+        revision, files = files_at_ref(git_remote.file_url, "main", path="clusters/prod", cache_dir=cache)
+    assert revision == f"main@sha1:{sha}" and set(files) == {"app.yaml"}
+    assert [entry["cache_dir"] for entry in logs if "cloning again" in entry["event"]] == [str(refs_cache)]
