@@ -1,24 +1,43 @@
 """Command-line entry point: argument parsing and exit codes.
 
-Owns: the ``extctl`` command tree, mapping expected failures (``ExtctlError``) to a one-line
-message and an exit code without a traceback. Must not: contain business logic; every
-subcommand lives in ``controller/commands/<name>.py`` and exposes ``register(subparsers)``.
+Owns: the ``extctl`` command tree and what reaches the terminal when a command cannot run: a usage
+error is one ``extctl: error:`` line plus a ``--help`` hint (exit 1; exit 2 means "plan found
+changes"), an expected failure (``ExtctlError``) one ``extctl: error:`` line, and any other exception
+one ``extctl: internal error:`` line (exit 1; the traceback only with ``EXTCTL_DEBUG=1``).
+Must not: contain business logic; every subcommand lives in ``controller/commands/<name>.py`` and
+exposes ``register(subparsers)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from controller import __version__
 from controller.errors import ExtctlError
+from controller.logs import scrub_text
 
 Handler = Callable[[argparse.Namespace], int]
+USAGE_EXIT = 1
+_PARSER_ATTR = "_extctl_parser"  # the innermost (sub)parser of a command line, for its usage errors
+
+
+class ExtctlArgumentParser(argparse.ArgumentParser):
+    """argparse with extctl's usage errors: one line, a ``--help`` hint, exit 1. Subparsers are created
+    with the same class (argparse's ``add_subparsers`` defaults ``parser_class`` to ``type(self)``)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"extctl: error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"extctl: hint: run '{self.prog} --help'", file=sys.stderr)
+        sys.exit(USAGE_EXIT)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ExtctlArgumentParser(
         prog="extctl",
         description="GitOps controller for Kubernetes cluster extensions.",
     )
@@ -31,12 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (catalog, plan, preview, reconcile, resolve, run, validate, version):
         module.register(subparsers)
+    _remember_parsers(parser)
     return parser
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Let every (sub)parser record itself in the namespace: the innermost one wins, so an unknown
+    argument is reported with the usage hint of the command it was given to."""
+    parser.set_defaults(**{_PARSER_ATTR: parser})
+    for action in parser._actions:  # argparse exposes no public way to walk the command tree
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in dict(action.choices).values():
+                _remember_parsers(subparser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        getattr(args, _PARSER_ATTR, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     handler: Handler = args.handler
     try:
         return handler(args)
@@ -45,6 +77,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`extctl plan | head`): nothing left to say to it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit-time flush from failing again
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback for a user
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    detail = " ".join(scrub_text(str(exc)).split())
+    print(f"extctl: internal error: {type(exc).__name__}: {detail} "
+          "(this is a bug; please report it, with --log-level debug output)", file=sys.stderr)
+    if os.environ.get("EXTCTL_DEBUG") == "1":
+        traceback.print_exception(exc, file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

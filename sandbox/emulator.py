@@ -13,6 +13,10 @@ subclass fills the gaps a real client trips on:
 - watches honour selectors and ``timeoutSeconds``;
 - creating a CustomResourceDefinition makes its resource discoverable and servable.
 
+Fault injection for tests (``_injected_delay``): the annotations ``sandbox.extctl.dev/delay-seconds`` and
+``sandbox.extctl.dev/reject`` on a written object, and RBAC denial by name: every request for a Secret
+named ``forbidden-*`` (read, create, update, delete) answers 403 Forbidden like the API server does.
+
 Must not: be imported by ``controller/`` (production talks to real clusters).
 """
 
@@ -63,6 +67,8 @@ VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
 ACCESS_LOG = os.environ.get("SANDBOX_ACCESS_LOG", "1") == "1"
 DELAY_ANNOTATION = "sandbox.extctl.dev/delay-seconds"
 REJECT_ANNOTATION = "sandbox.extctl.dev/reject"
+FORBIDDEN_NAME_PREFIX = "forbidden-"
+_RBAC_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 DIRECTIVE_PREFIXES = ("$setElementOrder/", "$retainKeys", "$deleteFromPrimitiveList/", "$patch")
 
 
@@ -203,6 +209,18 @@ def _fold_string_data(res: resource, obj: dict[str, Any]) -> None:
         obj["data"] = data
 
 
+def _deny_forbidden_secret(request: rendering.Request) -> None:
+    res = request.resource
+    body = request.data if isinstance(request.data, dict) else {}
+    name = request.name or (body.get("metadata") or {}).get("name") or ""
+    if res is None or res.group != "" or res.plural != "secrets" or not name.startswith(FORBIDDEN_NAME_PREFIX):
+        return
+    verb = _RBAC_VERBS.get(request.method.value, request.method.value.lower())
+    raise KubernetesError(status=403, reason="Forbidden", message=(
+        f'secrets "{name}" is forbidden: User "system:serviceaccount:extctl-system:extctl" cannot {verb} '
+        f'resource "secrets" in API group "" in the namespace "{request.namespace}"'))
+
+
 @attrs.define(kw_only=True)
 class SandboxEmulator(KubernetesEmulator):
     """kmock's emulator with the fixes listed in the module docstring."""
@@ -291,7 +309,9 @@ class SandboxEmulator(KubernetesEmulator):
         """Fault injection for tests, driven by annotations on a written object:
         ``sandbox.extctl.dev/delay-seconds: N`` answers N seconds late (a helm action stays in flight long
         enough to be interrupted); ``sandbox.extctl.dev/reject: "<message>"`` answers 422 Invalid, like an
-        admission webhook or a validation failure (a helm action fails after the release was recorded)."""
+        admission webhook or a validation failure (a helm action fails after the release was recorded);
+        a Secret named ``forbidden-*`` answers 403 Forbidden, as RBAC would."""
+        _deny_forbidden_secret(request)
         if request.method.value not in {"POST", "PUT", "PATCH"} or not isinstance(request.data, dict):
             return
         annotations = (request.data.get("metadata") or {}).get("annotations") or {}

@@ -1,27 +1,36 @@
 """Kubernetes API access through the official ``kubernetes`` client.
 
-Owns: loading the kube context the way kubectl does (``KUBECONFIG``/``~/.kube/config`` with
-``--kube-context``, or in-cluster config), creating release namespaces, and reading Secret values
-for protected settings. Maps API failures to ``ClusterError``/``SecretNotReady``.
-Must not: log or put Secret values into messages, or decide anything.
+Owns: the calls extctl makes to the API (release namespaces, protected-setting Secrets, the HMAC
+digest key Secret, the state ConfigMap), each through one helper (``KubeCluster._call``) that applies
+the request timeout and maps every failure — an HTTP status, a broken connection, an unreadable
+response — to ``ClusterError`` (``controller.cluster.failures``); a missing Secret is ``SecretNotReady``.
+Loading the configuration is ``controller.cluster.kubeconfig`` (``check_config`` runs it up front).
+Must not: log or put Secret values into messages, or decide anything beyond "missing means empty".
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import secrets
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar, overload
 
-from kubernetes import client, config
+from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
-from controller.errors import ClusterError, SecretNotReady
+from controller.cluster.failures import Operation, api_error, transport_error
+from controller.cluster.kubeconfig import LoadedConfig, load_config
+from controller.errors import ClusterError, ExtctlError, SecretNotReady
+from controller.logs import register_secret
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 STATE_KEY = "state.json"
+DIGEST_KEY_FIELD = "key"
+REQUEST_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds per request: a hung API server is a failure, not a hang
+
+T = TypeVar("T")
 
 
 class KubeCluster:
@@ -30,99 +39,125 @@ class KubeCluster:
     def __init__(self, kube_context: str | None = None, kubeconfig: str | None = None) -> None:
         self.kube_context = kube_context
         self.kubeconfig = kubeconfig
+        self._loaded: LoadedConfig | None = None
         self._core: Any = None
+        self._lock = threading.Lock()
 
-    def _api(self) -> Any:
-        if self._core is not None:
-            return self._core
+    def check_config(self) -> None:
+        """Load the configuration now, without any network call; raises ``ClusterError`` with reason
+        ``KubeConfigMissing``, ``KubeContextNotFound`` or ``KubeConfigInvalid``."""
+        self._load()
+
+    @property
+    def server_url(self) -> str:
+        """The API server URL, without credentials (loads the configuration: may raise ``ClusterError``)."""
+        return self._load().server_url
+
+    def _load(self) -> LoadedConfig:
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = load_config(self.kubeconfig, self.kube_context)
+                self._core = CoreV1Api(self._loaded.api_client)
+            return self._loaded
+
+    @overload
+    def _call(self, op: Operation, request: Callable[[Any], T]) -> T: ...
+
+    @overload
+    def _call(self, op: Operation, request: Callable[[Any], T], *, none_on: int) -> T | None: ...
+
+    def _call(self, op: Operation, request: Callable[[Any], T], *, none_on: int | None = None) -> T | None:
+        """Run ``request(core_v1_api)``; returns None when the API answers HTTP ``none_on`` (404, 409),
+        raises ``ClusterError`` for every other failure, including one while reading the response."""
+        server = self._load().server_url
         try:
-            in_cluster = "KUBERNETES_SERVICE_HOST" in os.environ and not (
-                self.kubeconfig or os.environ.get("KUBECONFIG") or self.kube_context
-            )
-            if in_cluster:
-                config.load_incluster_config()  # type: ignore[no-untyped-call]
-                api_client = client.ApiClient()
-            else:
-                api_client = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    config_file=self.kubeconfig, context=self.kube_context)
-        except (ConfigException, OSError) as exc:
-            raise ClusterError(
-                f"cannot load Kubernetes configuration: {exc}",
-                reason="KubeConfigInvalid",
-                hint="set KUBECONFIG or --kube-context, or run in a pod with a service account",
-            ) from exc
-        self._core = client.CoreV1Api(api_client)
-        return self._core
+            result = request(self._core)
+            if getattr(result, "metadata", True) is None:  # the client turns an unparsable body into an empty object
+                raise ValueError("no metadata")
+            return result
+        except ApiException as exc:
+            if none_on is not None and exc.status == none_on:
+                return None
+            raise api_error(op, exc, server) from exc
+        except ExtctlError:
+            raise
+        except Exception as exc:  # urllib3, http.client, OSError, ValueError: all mapped
+            raise transport_error(op, exc, server) from exc
 
     def ensure_namespace(self, name: str) -> bool:
         """Create ``name`` if it does not exist. Returns True when it was created."""
-        api = self._api()
-        try:
-            api.read_namespace(name)
+        found = self._call(Operation("get", "namespaces", name),
+                           lambda api: api.read_namespace(name, _request_timeout=REQUEST_TIMEOUT), none_on=404)
+        if found is not None:
             return False
-        except ApiException as exc:
-            if exc.status != 404:
-                raise ClusterError(f"cannot read namespace {name!r}: HTTP {exc.status} {exc.reason}") from exc
-        except Exception as exc:  # urllib3 connection errors and the like
-            raise ClusterError(f"Kubernetes API unreachable while reading namespace {name!r}: "
-                               f"{type(exc).__name__}") from exc
-        try:
-            api.create_namespace({"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}}})
-        except ApiException as exc:
-            if exc.status == 409:
-                return False
-            raise ClusterError(f"cannot create namespace {name!r}: HTTP {exc.status} {exc.reason}") from exc
-        return True
+        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}}}
+        created = self._call(Operation("create", "namespaces", name),
+                             lambda api: api.create_namespace(body, _request_timeout=REQUEST_TIMEOUT), none_on=409)
+        return created is not None
 
     def read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """All keys of a Secret, decoded. Raises ``SecretNotReady`` naming the Secret when it is missing."""
-        try:
-            secret = self._api().read_namespaced_secret(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                raise SecretNotReady(
-                    f"Secret {namespace}/{name} not found",
-                    hint=f"create it: kubectl create secret generic {name} -n {namespace} --from-literal=KEY=VALUE",
-                ) from exc
-            raise ClusterError(f"cannot read Secret {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
-        except Exception as exc:  # connection failures
-            raise ClusterError(f"Kubernetes API unreachable while reading Secret {namespace}/{name}: "
-                               f"{type(exc).__name__}") from exc
-        data = secret.data or {}
-        return {key: base64.b64decode(value).decode("utf-8", errors="replace") for key, value in data.items()}
+        data = self._call(Operation("get", "secrets", name, namespace),
+                          lambda api: _decoded(api.read_namespaced_secret(name, namespace,
+                                                                          _request_timeout=REQUEST_TIMEOUT)),
+                          none_on=404)
+        if data is None:
+            raise SecretNotReady(
+                f"Secret {namespace}/{name} not found",
+                hint=f"create it: kubectl create secret generic {name} -n {namespace} --from-literal=KEY=VALUE")
+        return data
 
-    def digest_key(self, namespace: str, name: str) -> bytes:
-        """The HMAC key for protected-settings digests, kept in a Secret (created once, random)."""
+    def read_digest_key(self, namespace: str, name: str) -> bytes | None:
+        """The HMAC key for protected-settings digests, or None when its Secret (or the Secret's ``key``)
+        does not exist. Reads only: for the read-only ``plan``."""
         try:
-            data = self.read_secret_data(namespace, name)
-            if data.get("key"):
-                return data["key"].encode()
+            key = self.read_secret_data(namespace, name).get(DIGEST_KEY_FIELD)
         except SecretNotReady:
-            pass
-        self.ensure_namespace(namespace)
-        key = secrets.token_hex(32)
-        try:
-            self._api().create_namespaced_secret(namespace, {
-                "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
-                "stringData": {"key": key},
-            })
-        except ApiException as exc:
-            if exc.status != 409:
-                raise ClusterError(f"cannot create Secret {namespace}/{name}: HTTP {exc.status}") from exc
-            return self.read_secret_data(namespace, name)["key"].encode()
+            return None
+        if not key:
+            return None
+        register_secret(key)
         return key.encode()
 
+    def ensure_digest_key(self, namespace: str, name: str) -> bytes:
+        """The HMAC key, created (random, with its namespace) when missing. Only an applying pass calls this."""
+        existing = self.read_digest_key(namespace, name)
+        if existing is not None:
+            return existing
+        self.ensure_namespace(namespace)
+        key = secrets.token_hex(32)
+        register_secret(key)
+        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
+                "stringData": {DIGEST_KEY_FIELD: key}}
+        created = self._call(Operation("create", "secrets", name, namespace),
+                             lambda api: api.create_namespaced_secret(namespace, body,
+                                                                      _request_timeout=REQUEST_TIMEOUT),
+                             none_on=409)
+        if created is not None:
+            return key.encode()
+        # Someone else created it since the read (another pass), or it exists without a key.
+        existing = self.read_digest_key(namespace, name)
+        if existing is None:
+            raise ClusterError(
+                f"Secret {namespace}/{name} exists but holds no digest key (no data field {DIGEST_KEY_FIELD!r})",
+                reason="DigestKeyInvalid",
+                hint=f"delete it (kubectl delete secret {name} -n {namespace}); extctl creates a new key, and "
+                     "every extension with protected settings is upgraded once")
+        return existing
+
+    def digest_key(self, namespace: str, name: str) -> bytes:
+        """Deprecated alias of ``ensure_digest_key`` (callers move to the read/ensure pair)."""
+        return self.ensure_digest_key(namespace, name)
+
     def read_state(self, namespace: str, name: str) -> dict[str, Any]:
-        """The controller's bookkeeping (failure counts, pending timers) from ConfigMap ``namespace/name``."""
-        try:
-            config_map = self._api().read_namespaced_config_map(name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return {}
-            raise ClusterError(f"cannot read ConfigMap {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
-        except Exception as exc:  # connection failures
-            raise ClusterError(f"Kubernetes API unreachable while reading ConfigMap {namespace}/{name}: "
-                               f"{type(exc).__name__}") from exc
+        """The controller's bookkeeping (failure counts, pending timers) from ConfigMap ``namespace/name``;
+        empty when the ConfigMap is missing or its content is not a JSON object (it is a cache of facts)."""
+        config_map = self._call(Operation("get", "configmaps", name, namespace),
+                                lambda api: api.read_namespaced_config_map(name, namespace,
+                                                                           _request_timeout=REQUEST_TIMEOUT),
+                                none_on=404)
+        if config_map is None:
+            return {}
         raw = (config_map.data or {}).get(STATE_KEY, "{}")
         try:
             data = json.loads(raw)
@@ -131,21 +166,24 @@ class KubeCluster:
         return data if isinstance(data, dict) else {}
 
     def write_state(self, namespace: str, name: str, state: dict[str, Any]) -> None:
+        """Replace (or create, with its namespace) ConfigMap ``namespace/name`` holding ``state``."""
         body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
                 "data": {STATE_KEY: json.dumps(state, sort_keys=True)}}
-        api = self._api()
-        try:
-            try:
-                api.replace_namespaced_config_map(name, namespace, body)
-            except ApiException as exc:
-                if exc.status != 404:
-                    raise
-                self.ensure_namespace(namespace)
-                api.create_namespaced_config_map(namespace, body)
-        except ApiException as exc:
-            raise ClusterError(f"cannot write ConfigMap {namespace}/{name}: HTTP {exc.status} {exc.reason}") from exc
-        except ClusterError:
-            raise
-        except Exception as exc:  # connection failures
-            raise ClusterError(f"Kubernetes API unreachable while writing ConfigMap {namespace}/{name}: "
-                               f"{type(exc).__name__}") from exc
+        replaced = self._call(Operation("update", "configmaps", name, namespace),
+                              lambda api: api.replace_namespaced_config_map(name, namespace, body,
+                                                                            _request_timeout=REQUEST_TIMEOUT),
+                              none_on=404)
+        if replaced is not None:
+            return
+        self.ensure_namespace(namespace)
+        self._call(Operation("create", "configmaps", name, namespace),
+                   lambda api: api.create_namespaced_config_map(namespace, body, _request_timeout=REQUEST_TIMEOUT))
+
+
+def _decoded(secret: Any) -> dict[str, str]:
+    """A Secret's ``data``, base64-decoded (bad base64 raises ``ValueError``: a malformed response)."""
+    data = getattr(secret, "data", None) or {}
+    if getattr(secret, "metadata", None) is None:
+        raise ValueError("no metadata")
+    return {key: base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
+            for key, value in data.items()}
