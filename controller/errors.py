@@ -5,6 +5,11 @@ whether it is *transient* (retry with backoff: network, cluster, lock contention
 (needs a change in Git or in the cluster: bad manifest, unknown version, ownership conflict).
 Must not: import anything but the standard library, or format secrets into messages. Third-party
 errors are wrapped with ``raise SomeExtctlError(...) from exc`` at the edge that caught them.
+
+``transient`` is a class property and the only truth about retrying: ``TransientError`` and
+``PermanentError`` are convenient bases, but a subclass may override the flag (a catalog that answers
+"authentication failed" is a ``CatalogError`` yet permanent). A ``reason=`` given to one instance
+changes its label, never its transient flag: a different retry behaviour needs its own class.
 """
 
 from __future__ import annotations
@@ -116,13 +121,18 @@ class SourceError(TransientError):
 
 
 class SourceAuthError(SourceError):
+    """The Git server refused the credentials: only new credentials help (like ``CatalogAuthError``)."""
+
     reason = "SourceAuthFailed"
+    transient = False
 
 
 class SourceBranchNotFound(SourceError):
-    """The configured branch (or ref) does not exist on the remote (deleted or misspelt)."""
+    """The configured branch (or ref) does not exist on the remote (deleted or misspelt). Transient: a
+    deleted branch is usually pushed again, and the last good revision stays applied meanwhile."""
 
     reason = "BranchNotFound"
+    transient = True
 
 
 class SourcePathNotFound(SourceError):
@@ -140,39 +150,83 @@ class SourceInvalid(SourceError):
 
 
 class HelmError(ExtctlError):
-    """A helm invocation failed; subclasses map helm's stderr to a cause."""
+    """A helm invocation failed for a reason ``controller.helm.errors`` does not recognise: retried with
+    backoff (an unknown failure is more often the cluster's than the chart's). Every subclass states its
+    own ``transient`` flag, so a permanent subclass is never made transient by this base."""
 
     reason = "HelmFailed"
+    transient = True
 
 
-class HelmNotFound(HelmError):
+class HelmNotFound(HelmError, PermanentError):
+    """The release (or the revision asked for) does not exist: ``release: not found``."""
+
     reason = "ReleaseNotFound"
+    transient = False
 
 
 class HelmOperationInProgress(HelmError, TransientError):
+    """Another helm action holds the release (``pending-install``/``-upgrade``/``-rollback``)."""
+
     reason = "OperationInProgress"
+    transient = True
 
 
 class HelmRenderError(HelmError, PermanentError):
+    """The chart's templates do not render with these values (template syntax, ``fail``/``required``,
+    nil pointers, rendered text that is not YAML): only a new chart version or new values fix it."""
+
     reason = "RenderFailed"
+    transient = False
+
+
+class HelmValidationFailed(HelmError, PermanentError):
+    """The chart rendered but was rejected: ``values.schema.json``, OpenAPI validation, or the API server
+    (422 Invalid, an admission webhook denying the request)."""
+
+    reason = "ValidationFailed"
+    transient = False
+
+
+class HelmNamespaceNotFound(HelmError, TransientError):
+    """The release namespace does not exist (yet): created by someone else, or deleted meanwhile."""
+
+    reason = "NamespaceNotFound"
+    transient = True
 
 
 class HelmClusterUnreachable(HelmError, TransientError):
     reason = "ClusterUnreachable"
+    transient = True
 
 
 class HelmChartUnavailable(HelmError, TransientError):
     """helm could not download the chart (repository or registry down, version withdrawn)."""
 
     reason = "ChartUnavailable"
+    transient = True
 
 
 class HelmTimeout(HelmError, TransientError):
+    """helm's own ``--timeout`` or extctl's hard deadline ran out."""
+
     reason = "Timeout"
+    transient = True
+
+
+class HelmOutputInvalid(HelmError, TransientError):
+    """helm exited 0 but printed something that is not the JSON extctl asked for (a helm bug, a wrapper
+    script, a truncated write); the next call usually answers properly."""
+
+    reason = "HelmOutputInvalid"
+    transient = True
 
 
 class HelmBinaryMissing(HelmError, PermanentError):
+    """The helm binary does not exist where ``HELM_BIN``/``PATH`` says: needs an installation."""
+
     reason = "HelmBinaryMissing"
+    transient = False
 
 
 class ClusterError(TransientError):
@@ -211,3 +265,11 @@ class PreviewPostError(TransientError):
     """Posting a preview (e.g. a pull-request comment) failed; the preview itself was printed."""
 
     reason = "PreviewPostFailed"
+
+
+class InternalError(ExtctlError):
+    """An unexpected exception (a bug in extctl), wrapped so that it is reported as one line with a reason
+    and retried with backoff instead of ending the controller."""
+
+    reason = "InternalError"
+    transient = True

@@ -5,6 +5,8 @@ passing values through a 0600 file in a private 0700 directory that is always re
 (protected settings included) never appear on a command line, and the chart archive cache: a chart
 from a repository or registry is pulled once per (repository, chart, version, digest) and installed
 from the local archive, so a settings change still applies while the repository is down.
+helm's JSON output is read by ``parse_json_output`` only (``HelmOutputInvalid`` when it is not JSON of the
+expected shape).
 Must not: decide which action to take, retry, or record status.
 """
 
@@ -21,10 +23,54 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.errors import HelmError
-from controller.helm.runner import HelmRunner
+from controller.errors import HelmError, HelmOutputInvalid
+from controller.helm.runner import HelmResult, HelmRunner
 
 LIST_PAGE_SIZE = 256
+JsonObject = dict[str, Any]
+_SHAPES: dict[type[Any], str] = {dict: "a JSON object", list: "a JSON list of objects"}
+
+
+def parse_json_output(result: HelmResult, command: str, shape: type[Any], *, empty: Any = None) -> Any:
+    """helm's stdout as ``shape`` (``dict``, or ``list`` of objects); the only place helm's JSON is parsed.
+
+    Empty output gives ``empty`` when one is given (``helm list`` prints nothing for no releases in some
+    versions). Anything else that is not what was asked for raises ``HelmOutputInvalid`` naming the
+    command and the expected shape; the output itself is never quoted (it may hold values or secrets)."""
+    expected = _SHAPES[shape]
+    text = result.stdout.strip()
+    if not text and empty is not None:
+        return empty
+
+    def invalid(problem: str) -> HelmOutputInvalid:
+        return HelmOutputInvalid(
+            f"helm {command} printed {problem} instead of {expected} ({len(result.stdout)} characters on stdout)",
+            hint="run the same helm command with -o json by hand; check HELM_BIN points at the official helm v4",
+        )
+
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # json.JSONDecodeError, and UnicodeDecodeError for odd surrogates
+        position = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
+        raise invalid(f"text that is not JSON: {detail}{position}") from exc
+    except RecursionError as exc:
+        raise invalid("JSON nested too deeply to read") from exc
+    if data is None and empty is not None:
+        return empty
+    if not isinstance(data, shape):
+        raise invalid(f"JSON {_json_type(data)}")
+    if isinstance(data, list):
+        for index, item in enumerate(data):
+            if not isinstance(item, dict):
+                raise invalid(f"a JSON list whose item {index} is {_json_type(item)}")
+    return data
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
 
 
 @dataclass(frozen=True)
@@ -109,7 +155,7 @@ class HelmClient:
             result = await self.runner.run(
                 ["list", "--all-namespaces", "--max", str(LIST_PAGE_SIZE), "--offset", str(offset), "-o", "json"]
             )
-            page = json.loads(result.stdout or "[]") or []
+            page: list[JsonObject] = parse_json_output(result, "list", list, empty=[])
             releases.extend(page)
             if len(page) < LIST_PAGE_SIZE:
                 return releases
@@ -117,12 +163,12 @@ class HelmClient:
 
     async def get_metadata(self, name: str, namespace: str) -> dict[str, Any]:
         result = await self.runner.run(["get", "metadata", name, "-n", namespace, "-o", "json"])
-        data: dict[str, Any] = json.loads(result.stdout)
+        data: JsonObject = parse_json_output(result, "get metadata", dict)
         return data
 
     async def history(self, name: str, namespace: str) -> list[dict[str, Any]]:
         result = await self.runner.run(["history", name, "-n", namespace, "--max", "50", "-o", "json"])
-        data: list[dict[str, Any]] = json.loads(result.stdout or "[]")
+        data: list[JsonObject] = parse_json_output(result, "history", list, empty=[])
         return data
 
     async def cached_chart(self, chart: ChartLocator) -> ChartLocator:

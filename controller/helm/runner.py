@@ -1,9 +1,9 @@
 """Exec the helm binary: argument list only, hard timeout (terminate, then kill), typed errors.
 
-Owns: process lifecycle of every helm invocation and the mapping of helm's stderr to the error
-classes of ``controller.errors``. A cancelled invocation terminates its helm process before the
-cancellation propagates. Must not: decide or record anything, or let secrets reach messages
-(stderr is passed through ``controller.logs.scrub_text``: URL userinfo and known secrets removed).
+Owns: process lifecycle of every helm invocation; a failed one raises the typed error that
+``controller.helm.errors.helm_error`` builds from its stderr (scrubbed of URL userinfo and known secrets).
+A cancelled invocation terminates its helm process before the cancellation propagates.
+Must not: decide or record anything, classify helm messages itself, or let secrets reach messages.
 """
 
 from __future__ import annotations
@@ -11,54 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import shutil
-import signal
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controller.errors import (
-    HelmBinaryMissing,
-    HelmChartUnavailable,
-    HelmClusterUnreachable,
-    HelmError,
-    HelmNotFound,
-    HelmOperationInProgress,
-    HelmRenderError,
-    HelmTimeout,
-)
-from controller.logs import scrub_text
-
-# Order matters: the first matching pattern decides the error class.
-_STDERR_MAP: tuple[tuple[re.Pattern[str], type[HelmError]], ...] = (
-    (re.compile(r"another operation \(install/upgrade/rollback\) is in progress", re.I), HelmOperationInProgress),
-    (re.compile(r"context deadline exceeded|timed out waiting|timeout waiting", re.I), HelmTimeout),
-    # Before "cluster unreachable": a chart download fails with the same "dial tcp … connection refused".
-    (re.compile(r"is not a valid chart repository or cannot be reached|failed to (?:fetch|download) |"
-                r"chart \S+ version \S+ not found in repository|failed to do request: ", re.I), HelmChartUnavailable),
-    (re.compile(r"kubernetes cluster unreachable|connection refused|no such host|dial tcp|i/o timeout|"
-                r"the server could not find the requested resource \(get version\)", re.I), HelmClusterUnreachable),
-    (re.compile(r"parse error|template: |yaml: |execution error|unable to build kubernetes objects|"
-                r"error validating|error converting YAML", re.I), HelmRenderError),
-    (re.compile(r"release: not found|release not loaded|has no deployed releases|not found", re.I), HelmNotFound),
-)
-
-
-def classify(stderr: str) -> type[HelmError]:
-    for pattern, error_class in _STDERR_MAP:
-        if pattern.search(stderr):
-            return error_class
-    return HelmError
-
-
-def _exit_description(returncode: int) -> str:
-    """``helm exited with 2``, or ``helm was killed by SIGKILL`` (OOM killer, a human, a dying node)."""
-    if returncode < 0:
-        try:
-            return f"helm was killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"helm was killed by signal {-returncode}"
-    return f"helm exited with {returncode}"
+from controller.errors import HelmBinaryMissing, HelmTimeout
+from controller.helm.errors import helm_error
 
 
 def _env_bool(name: str) -> bool | None:
@@ -139,6 +97,11 @@ class HelmRunner:
                 f"helm binary not found at {self.settings.binary!r}",
                 hint="install helm v4 (make tools) or set HELM_BIN",
             ) from exc
+        except OSError as exc:  # not executable, a directory, not a binary for this machine
+            raise HelmBinaryMissing(
+                f"cannot run the helm binary at {self.settings.binary!r}: {exc.strerror or type(exc).__name__}",
+                hint="point HELM_BIN at an executable helm v4 binary (make tools installs one)",
+            ) from exc
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(stdin), timeout=deadline)
         except TimeoutError as exc:
@@ -152,9 +115,7 @@ class HelmRunner:
             raise
         result = HelmResult(stdout.decode(errors="replace"), stderr.decode(errors="replace"), process.returncode or 0)
         if check and result.returncode != 0:
-            message = scrub_text(result.stderr.strip() or _exit_description(result.returncode))
-            message = message.removeprefix("Error: ")
-            raise classify(result.stderr)(f"helm {args[0] if args else ''}: {message}")
+            raise helm_error(args, result.stderr, result.returncode)
         return result
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:

@@ -9,7 +9,9 @@ manifest, except
   * Helm chart sources: a directory holding ``Chart.yaml``, and everything below it;
   * local chart repositories: a directory holding ``index.yaml`` and at least one ``.tgz``, and
     everything below it.
-Any other YAML document must be an extctl manifest: unknown kinds are errors, never skipped.
+Any other YAML document must be an extctl manifest: unknown kinds are errors, never skipped. A
+selected file that cannot be read, is not UTF-8 or holds characters YAML forbids is an error too
+(``files.py``), reported with all the others.
 
 Must not: fetch charts, resolve versions or talk to the cluster.
 """
@@ -20,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
 from controller.errors import ManifestError, PermanentError, ValidationIssue
+from controller.manifests.files import check_text, decode_manifest, read_manifest_bytes
 from controller.manifests.schema import validate_document
 from controller.manifests.semantics import SemanticChecker
 from controller.manifests.yaml_source import SourceDocument, read_documents
@@ -57,21 +60,30 @@ def select_manifest_files(paths: Iterable[str]) -> list[str]:
     return sorted(selected)
 
 
-def parse_documents(files: Mapping[str, str]) -> ManifestSet:
-    """Validate manifest file contents (relative path -> text) into a ``ManifestSet``.
+def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[ValidationIssue] = ()) -> ManifestSet:
+    """Validate manifest files (relative path -> text, or raw bytes decoded here as UTF-8) into a
+    ``ManifestSet``. ``issues`` are problems found while reading the files, reported with the rest.
 
-    Raises ``ManifestError`` carrying every issue (syntax, schema and semantic), sorted by location."""
-    issues: list[ValidationIssue] = []
+    Raises ``ManifestError`` carrying every issue (reading, syntax, schema and semantic), sorted by location."""
+    found: list[ValidationIssue] = list(issues)
     type_documents: list[SourceDocument] = []
     extension_documents: list[SourceDocument] = []
     invalid_names: dict[Kind, set[str]] = {Kind.EXTENSION: set(), Kind.EXTENSION_TYPE: set()}
+    unreadable = bool(found)  # a file that could not be read, decoded or parsed
     for file in sorted(files):
-        documents, syntax_issues = read_documents(file, files[file])
-        issues.extend(syntax_issues)
+        content = files[file]
+        text = decode_manifest(file, content) if isinstance(content, bytes) else check_text(file, content)
+        if isinstance(text, ValidationIssue):
+            found.append(text)
+            unreadable = True
+            continue
+        documents, syntax_issues = read_documents(file, text)
+        found.extend(syntax_issues)
+        unreadable = unreadable or bool(syntax_issues)
         for document in documents:
             kind, schema_issues = validate_document(document)
             if schema_issues:
-                issues.extend(schema_issues)
+                found.extend(schema_issues)
                 # Remember the broken document's name so references to it are not reported again.
                 for affected in [kind] if kind is not None else list(Kind):
                     invalid_names[affected].add(_name_of(document))
@@ -82,40 +94,45 @@ def parse_documents(files: Mapping[str, str]) -> ManifestSet:
     checker = SemanticChecker(
         invalid_type_names=invalid_names[Kind.EXTENSION_TYPE],
         invalid_extension_names=invalid_names[Kind.EXTENSION],
-        # A file that is not valid YAML may define the very names others refer to: report the syntax
-        # error, not a cascade of "unknown extension/type" errors.
-        check_references=not any(issue.field == "" and issue.message.startswith("invalid YAML") for issue in issues),
+        # A file that cannot be read or parsed may define the very names others refer to: report that,
+        # not a cascade of "unknown extension/type" errors.
+        check_references=not unreadable,
     )
     manifest_set = checker.check(type_documents, extension_documents)
-    issues.extend(checker.issues)
-    if issues:
-        unique = set(issues)
+    found.extend(checker.issues)
+    if found:
+        unique = set(found)
         raise ManifestError(
             sorted(unique, key=lambda i: (i.location.file, i.location.line, i.location.column, i.field, i.message))
         )
     return manifest_set
 
 
-def read_manifest_files(root: Path, subpath: str | None = None) -> dict[str, str]:
-    """The manifest files under ``root`` (or ``root/subpath``), keyed by path relative to ``root``."""
+def read_manifest_files(root: Path, subpath: str | None = None) -> tuple[dict[str, bytes], list[ValidationIssue]]:
+    """The raw bytes of the manifest files under ``root`` (or ``root/subpath``), keyed by path relative to
+    ``root``, and an issue for each selected file that could not be read (permission, vanished, …)."""
     base = root / subpath if subpath else root
     if not base.is_dir():
         raise PermanentError(f"{base} is not a directory", reason="SourceNotFound")
-    relative_paths = [path.relative_to(root).as_posix() for path in base.rglob("*") if path.is_file()]
-    files: dict[str, str] = {}
+    # Everything but real directories: a symbolic link named *.yaml is read (and reported if it is broken).
+    relative_paths = [path.relative_to(root).as_posix() for path in base.rglob("*")
+                      if path.is_symlink() or not path.is_dir()]
+    files: dict[str, bytes] = {}
+    issues: list[ValidationIssue] = []
     for relative in select_manifest_files(relative_paths):
-        raw = (root / relative).read_bytes()
-        try:
-            files[relative] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            files[relative] = "\x00not utf-8\x00"  # becomes a located "invalid YAML" issue
-    return files
+        data = read_manifest_bytes(root, relative)
+        if isinstance(data, ValidationIssue):
+            issues.append(data)
+        else:
+            files[relative] = data
+    return files, issues
 
 
 def load_directory(root: Path, subpath: str | None = None) -> ManifestSet:
     """Load and validate every manifest under ``root`` (or ``root/subpath``); paths in errors are
     relative to ``root``. Raises ``ManifestError`` with all issues."""
-    return parse_documents(read_manifest_files(root, subpath))
+    files, issues = read_manifest_files(root, subpath)
+    return parse_documents(files, issues=issues)
 
 
 def _name_of(document: SourceDocument) -> str:

@@ -68,7 +68,7 @@ def validate_document(document: SourceDocument) -> tuple[Kind | None, list[Valid
         ]
     kind_value = data.get("kind")
     known_kinds = ", ".join(kind.value for kind in Kind)
-    if kind_value not in {kind.value for kind in Kind}:
+    if not isinstance(kind_value, str) or kind_value not in {kind.value for kind in Kind}:
         issues = []
         if data.get("apiVersion") != API_VERSION:
             issues.append(
