@@ -243,6 +243,7 @@ def read_documents(file: str, text: str) -> tuple[list[SourceDocument], list[Val
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.max_depth = MAX_DEPTH  # one instance per file: ruamel does not reset its depth after an error
+    yaml.composer.warn_double_anchors = False  # a re-used &name is valid YAML; no warning on stderr
     return yaml
 
 
