@@ -1,7 +1,7 @@
-"""Options and wiring shared by ``run``, ``reconcile`` and ``plan``.
+"""Options and wiring shared by ``run``, ``reconcile``, ``plan`` and ``preview --cluster``.
 
-Owns: the common flags (source, apply mode, concurrency, logging) and turning them into a
-``Reconciler`` wired to the edge modules. Must not: implement any phase itself.
+Owns: the common flags (source, apply mode, concurrency, logging) and turning them into an ``Engine``
+wired to the edge modules for one mode (apply, plan, offline). Must not: implement any phase itself.
 """
 
 from __future__ import annotations
@@ -13,12 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import IndexCache, RepoCredentials
+from controller.apply import Executor
+from controller.catalog import CatalogService, RepoCredentials
 from controller.cluster import KubeCluster
+from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
+from controller.engine import Engine, EngineParts, ReconcileSettings
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure
-from controller.reconciler import Reconciler, ReconcileSettings
+from controller.observe import NullObserver, ReleaseObserver
 from controller.source import GitAuth, open_source
+from controller.state import NullStateStore, StateStore
 
 
 def _bool(value: str) -> bool:
@@ -110,24 +114,38 @@ def add_log_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
 
 
-def build_reconciler(args: Any, *, offline: bool = False, log_stream: Any = None) -> Reconciler:
+def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
+    """``mode``: ``apply`` (reconcile, run), ``plan`` (read-only: reads the cluster, writes nothing) or
+    ``offline`` (no cluster at all: an empty one is assumed). Null parts stand in for what a mode must
+    not touch. Raises ``ClusterError`` at once when the Kubernetes configuration cannot be loaded."""
     configure(args.log_format, args.log_level, stream=log_stream)
     source = open_source(args.source, branch=args.branch, path=args.path, cache_dir=args.cache_dir,
                          auth=GitAuth.from_env(os.environ))
-    settings = HelmSettings.from_env(
+    helm_settings = HelmSettings.from_env(
         timeout_s=args.helm_timeout, server_side=args.helm_server_side,
         openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context,
         chart_cache_dir=str(Path(args.cache_dir) / "charts"))
-    helm = None if offline else HelmClient(HelmRunner(settings))
-    cluster = None if offline else KubeCluster(kube_context=args.kube_context)
-    return Reconciler(
-        source, helm, cluster,
-        settings=ReconcileSettings(
-            concurrency=max(1, args.concurrency), offline=offline, instance=args.instance,
-            remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
-            pending_timeout_s=args.pending_timeout,
-            max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune, lock_timeout_s=args.lock_timeout,
-            reset=tuple(getattr(args, "reset", None) or ())),
-        repo_credentials=RepoCredentials.from_env(),
-        catalog_cache=IndexCache(clock=time.monotonic, ttl_seconds=args.catalog_ttl),
-    )
+    credentials = RepoCredentials.from_env()
+    settings = ReconcileSettings(
+        concurrency=max(1, args.concurrency), offline=mode == "offline", instance=args.instance,
+        remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
+        pending_timeout_s=args.pending_timeout, max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune,
+        lock_timeout_s=args.lock_timeout if args.lock_timeout is not None else args.helm_timeout,
+        reset=tuple(getattr(args, "reset", None) or ()))
+    catalog = CatalogService(credentials=credentials, clock=time.monotonic, ttl_s=args.catalog_ttl)
+    if mode == "offline":
+        parts = EngineParts(source, catalog, NullObserver(), NullStateStore(), OfflineProtectedReader(),
+                            credentials=credentials)
+        return Engine(parts, settings)
+    cluster = KubeCluster(kube_context=args.kube_context)
+    cluster.check_config()
+    helm = HelmClient(HelmRunner(helm_settings))
+    store = StateStore(cluster, namespace=settings.system_namespace, instance=settings.instance, reset=settings.reset)
+    applying = mode == "apply"
+    parts = EngineParts(
+        source, catalog, ReleaseObserver(helm, concurrency=settings.concurrency),
+        store if applying else NullStateStore(store),
+        ProtectedSettingsReader(cluster, system_namespace=settings.system_namespace, create_key=applying),
+        executor=Executor(helm, cluster) if applying else None, credentials=credentials,
+        helm_calls=lambda: helm.runner.calls)
+    return Engine(parts, settings)

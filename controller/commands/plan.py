@@ -1,7 +1,9 @@
 """``extctl plan``: what a pass would do against the live cluster (or an empty one with ``--offline``).
 
-Nothing is applied: no helm action other than ``list`` and ``get metadata`` runs. The plan goes to
-stdout (text or ``--output json``); logs go to stderr so the JSON stays machine-readable.
+Read-only: the same decision path as ``reconcile`` (release state → action), but nothing is created or
+written in the cluster and no helm action other than ``list``, ``get metadata`` and ``history`` runs.
+The plan goes to stdout (text or ``--output json``); logs go to stderr so the JSON stays
+machine-readable. Exit codes as helmfile's ``--detailed-exitcode``: 0 no change, 2 changes, 1 errors.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import json
 import sys
 from typing import Any
 
-from controller.commands._engine import add_engine_options, build_reconciler
+from controller.commands._engine import add_engine_options, build_engine
+from controller.engine import PassResult
 from controller.models.plan import PlannedAction
-from controller.reconciler import PassResult
 
 
 def register(subparsers: Any) -> None:
@@ -28,10 +30,16 @@ def register(subparsers: Any) -> None:
 
 def action_json(action: PlannedAction) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "extension": action.extension, "action": action.kind.value, "namespace": action.namespace,
+        "extension": action.extension, "action": action.kind.value, "state": action.state.value,
+        "namespace": action.namespace,
         "release": action.release, "from_version": action.from_version, "to_version": action.to_version,
-        "reasons": list(action.reasons), "waits_for": list(action.waits_for),
+        "reasons": list(action.reasons) + ([action.note] if action.note else []),
+        "waits_for": list(action.waits_for),
     }
+    if action.error_reason:
+        data["error_reason"] = action.error_reason
+    if action.unlock_to is not None:
+        data["unlock_to"] = action.unlock_to
     if action.desired is not None:
         resolution = action.desired.resolution
         data["resolution"] = {"rule": resolution.rule.value, "explanation": resolution.explanation,
@@ -45,9 +53,11 @@ def result_json(result: PassResult) -> dict[str, Any]:
         "revision": result.revision,
         "outcome": result.outcome,
         "error": result.error,
+        "reason": result.reason,
         "manifest_errors": list(result.manifest_errors),
+        "notes": list(result.notes),
         "actions": [action_json(a) for a in (result.plan.actions if result.plan else ())],
-        "summary": {"changes": len(result.plan.changes) if result.plan else 0, **result.summary.as_dict()},
+        "summary": {"changes": result.changes, **result.summary.as_dict()},
     }
 
 
@@ -67,14 +77,23 @@ def render_text(result: PassResult) -> str:
         for row in rows:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
         lines.append(f"{len(result.plan.changes)} change(s) planned")
+    lines.extend(f"note: {note}" for note in result.notes)
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    reconciler = build_reconciler(args, offline=args.offline, log_stream=sys.stderr)
-    result = asyncio.run(reconciler.run_pass(apply=False))
+    engine = build_engine(args, mode="offline" if args.offline else "plan", log_stream=sys.stderr)
+    result = asyncio.run(engine.run_pass())
     if args.output == "json":
         print(json.dumps(result_json(result), indent=2))
     else:
         print(render_text(result))
-    return 0 if result.outcome == "planned" else 1
+    return exit_code(result)
+
+
+def exit_code(result: PassResult) -> int:
+    """As helmfile's ``--detailed-exitcode``: 0 no change, 2 changes, 1 errors, blocked or pending
+    extensions, or uninstalls refused by the prune guard."""
+    if not result.ok:
+        return 1
+    return 2 if result.changes else 0

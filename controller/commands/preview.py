@@ -18,20 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from controller.catalog import RepoCredentials
-from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_reconciler
+from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_engine
 from controller.errors import ExtctlError
+from controller.github import GitHubClient, resolve_target
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure, get_logger
-from controller.models.observed import ObservedRelease
 from controller.preview import (
     DEFAULT_MAX_BYTES,
-    GitHubClient,
+    MARKER,
     Previewer,
     PreviewRequest,
     render_json,
     render_markdown,
     render_text,
-    resolve_target,
 )
 from controller.source import GitAuth
 
@@ -81,12 +80,8 @@ def _observer(args: argparse.Namespace) -> Any:
     for name in ("path", "cache_dir", "kube_context", "instance", "concurrency", "helm_timeout", "log_format",
                  "log_level"):
         setattr(engine_args, name, getattr(args, name))
-    reconciler = build_reconciler(engine_args, log_stream=sys.stderr)
-
-    async def observe() -> list[ObservedRelease]:
-        return await reconciler.observe()
-
-    return observe
+    engine = build_engine(engine_args, mode="plan", log_stream=sys.stderr)
+    return engine.observe_cluster
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     if target is not None:
         try:
-            what, comment_id = GitHubClient(target).upsert(markdown)
+            what, comment_id = GitHubClient(target, marker=MARKER).upsert(markdown)
         except ExtctlError as exc:
             get_logger().error("preview.post_failed", error=str(exc), reason=exc.reason)
             print(f"extctl: error: {exc}", file=sys.stderr)

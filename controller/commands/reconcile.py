@@ -1,4 +1,5 @@
-"""``extctl reconcile --once``: one pass; exit 0 when everything succeeded or was unchanged, 1 otherwise."""
+"""``extctl reconcile --once``: one pass (plus a follow-up pass right after one that unlocked a stuck
+release, at most 3 in all); exit 0 when everything succeeded or was unchanged, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from controller.commands._engine import add_engine_options, build_reconciler
+from controller.commands._engine import add_engine_options, build_engine
 
 
 def register(subparsers: Any) -> None:
@@ -21,6 +22,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    reconciler = build_reconciler(args)
-    result = asyncio.run(reconciler.run_pass(apply=True))
-    return 0 if result.ok else 1
+    engine = build_engine(args, mode="apply")
+    results = asyncio.run(engine.run_until_settled())
+    return 0 if results[-1].ok else 1

@@ -1,5 +1,9 @@
 """``extctl run``: reconcile at start, then every ``--interval`` (with jitter), until SIGTERM/SIGINT.
 
+A pass never ends the process: source, cluster and internal errors are pass outcomes, logged, and
+retried with backoff (5s, 10s, 20s… up to the interval); a pass that unlocked a stuck release is
+followed by another pass at once.
+
 In local-directory mode a manifest change triggers a pass at once (watchfiles). On SIGTERM or
 SIGINT a running pass is allowed to finish (up to ``--shutdown-grace``), so helm actions are never
 cut off half-way in the normal case; then the process exits 0.
@@ -15,13 +19,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from controller.commands._engine import add_engine_options, build_reconciler, parse_duration
+from controller.commands._engine import add_engine_options, build_engine, parse_duration
 from controller.logs import get_logger
 from controller.source import awatch_local
 
 JITTER_FRACTION = 0.1
 ERROR_BACKOFF_BASE_S = 5.0
-RETRYABLE_OUTCOMES = frozenset({"source-error", "cluster-error"})
+RETRYABLE_OUTCOMES = frozenset({"source-error", "cluster-error", "internal-error"})
 
 
 def register(subparsers: Any) -> None:
@@ -39,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    reconciler = build_reconciler(args)
+    engine = build_engine(args, mode="apply")
     log = get_logger()
     stop = asyncio.Event()
     trigger = asyncio.Event()
@@ -50,14 +54,14 @@ async def _main(args: argparse.Namespace) -> int:
     local_dir = Path(args.source)
     if "://" not in args.source and local_dir.is_dir():
         watcher = asyncio.create_task(_watch(local_dir, stop, trigger))
-    log.info("controller.started", source=reconciler.source.describe(), interval_s=args.interval,
+    log.info("controller.started", source=engine.source.describe(), interval_s=args.interval,
              watch=watcher is not None)
     stop_wait = asyncio.create_task(stop.wait())
     consecutive_errors = 0
     try:
         while not stop.is_set():
             trigger.clear()
-            current = asyncio.create_task(reconciler.run_pass(apply=True))
+            current = asyncio.create_task(engine.run_pass())
             await asyncio.wait({current, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if not current.done():
                 log.info("controller.stopping", waiting_for="running pass", grace_s=args.shutdown_grace)
@@ -68,14 +72,21 @@ async def _main(args: argparse.Namespace) -> int:
                     with contextlib.suppress(asyncio.CancelledError):
                         await current
                 break
-            result = current.result()
-            consecutive_errors = consecutive_errors + 1 if result.outcome in RETRYABLE_OUTCOMES else 0
+            if current.exception() is not None:  # run_pass never raises; this is the last safety net
+                exc = current.exception()
+                log.error("controller.internal_error", error=f"{type(exc).__name__}: {exc}", reason="InternalError")
+                outcome, follow_up = "internal-error", False
+            else:
+                outcome, follow_up = current.result().outcome, current.result().follow_up
+            consecutive_errors = consecutive_errors + 1 if outcome in RETRYABLE_OUTCOMES else 0
+            if follow_up:
+                continue  # an unlocked release is installed or upgraded again right away
             delay = args.interval
             if consecutive_errors:
                 # Source or cluster unreachable: retry sooner, backing off 5s, 10s, 20s… up to the interval.
                 delay = min(args.interval, ERROR_BACKOFF_BASE_S * 2 ** (consecutive_errors - 1))
                 log.warning("controller.backoff", consecutive_errors=consecutive_errors, retry_in_s=round(delay, 1),
-                            last_good_revision=reconciler.last_good_revision)
+                            last_good_revision=engine.last_good_revision)
             delay *= 1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION)  # noqa: S311 - jitter, not crypto
             trigger_wait = asyncio.create_task(trigger.wait())
             await asyncio.wait({stop_wait, trigger_wait}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)

@@ -7,7 +7,7 @@ what its labels say about ownership. Must not: call helm (the reconciler builds 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +35,10 @@ class ObservedRelease:
     chart_version: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     updated: str | None = None
+    updated_at: float | None = None  # ``updated`` as epoch seconds (parsed by the observer)
+    # The newest revision that was deployed: the release's own revision when deployed; for a failed or
+    # locked release, read from ``helm history`` (None: never deployed, or history not read).
+    last_deployed_revision: int | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -70,16 +74,28 @@ class ObservedRelease:
         return self.status in LOCKED_STATUSES
 
 
-def observed_from_helm(listing: Mapping[str, Any], metadata: Mapping[str, Any] | None) -> ObservedRelease:
+def last_deployed(history: Sequence[Mapping[str, Any]], below: int) -> int | None:
+    """The newest revision below ``below`` that was deployed (``deployed`` or ``superseded`` in history)."""
+    found = [int(h["revision"]) for h in history
+             if h.get("status") in {"deployed", "superseded"} and int(h.get("revision", 0)) < below]
+    return max(found) if found else None
+
+
+def observed_from_helm(listing: Mapping[str, Any], metadata: Mapping[str, Any] | None, *,
+                       updated_at: float | None = None, last_deployed_revision: int | None = None) -> ObservedRelease:
     """Combine one ``helm list -o json`` row with its ``helm get metadata -o json`` (may be None)."""
     meta = metadata or {}
+    status = str(listing.get("status", "unknown"))
+    revision = int(listing.get("revision", 0))
     return ObservedRelease(
         name=str(listing["name"]),
         namespace=str(listing["namespace"]),
-        revision=int(listing.get("revision", 0)),
-        status=str(listing.get("status", "unknown")),
+        revision=revision,
+        status=status,
         chart_name=meta.get("chart"),
         chart_version=meta.get("version"),
         labels=dict(meta.get("labels") or {}),
         updated=listing.get("updated"),
+        updated_at=updated_at,
+        last_deployed_revision=revision if status == "deployed" else last_deployed_revision,
     )

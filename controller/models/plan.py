@@ -1,10 +1,11 @@
-"""The planner: desired vs. observed → an ordered list of actions, each with its reasons.
+"""The planner: desired vs. observed → one release state and one action per extension, in order.
 
-Owns: choosing Install / Upgrade / Uninstall / Noop / Conflict / Skip / Blocked per extension and
-release, the deterministic order (dependencies first, ties by name; uninstalls in reverse dependency
-order), and which actions must wait for which. Must not: run anything, read the clock, or
-uninstall a release extctl does not own, or one whose extension is still in Git (suspended,
-pending a Secret, or failing to resolve).
+Owns: gathering each extension's facts for ``release_state.determine_state`` (which decides), the
+orphaned releases to uninstall, the dependency gate over the decisions, the deterministic order
+(dependencies first, ties by name; uninstalls in reverse dependency order), which actions wait for
+which, and the prune guard. Must not: run anything, read the clock (``now`` is handed in), or
+uninstall a release extctl does not own, or one whose extension is still in Git (suspended, pending
+a Secret, or failing to resolve).
 """
 
 from __future__ import annotations
@@ -14,21 +15,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from controller.models.desired import DEFAULT_INSTANCE, LABEL_DEPENDS_ON, DesiredRelease, depends_on_label
+from controller.models.desired import DesiredRelease
 from controller.models.observed import ObservedRelease
+from controller.models.release_state import (
+    ACTION_FOR_STATE,
+    CHANGES,
+    ActionKind,
+    Facts,
+    Policy,
+    ReleaseState,
+    StateDecision,
+    dependency_not_ready,
+    determine_state,
+    satisfies_dependents,
+)
+from controller.models.remediation import ExtensionState
 
-
-class ActionKind(StrEnum):
-    INSTALL = "install"
-    UPGRADE = "upgrade"
-    UNINSTALL = "uninstall"
-    NOOP = "noop"
-    CONFLICT = "conflict"
-    SKIP = "skip"
-    BLOCKED = "blocked"
-
-
-CHANGES = frozenset({ActionKind.INSTALL, ActionKind.UPGRADE, ActionKind.UNINSTALL})
+__all__ = ["ActionKind", "Hold", "HoldKind", "Plan", "PlannedAction", "Policy", "PruneDecision", "ReleaseState",
+           "guard_prune", "plan"]
 
 
 class HoldKind(StrEnum):
@@ -57,6 +61,10 @@ class PlannedAction:
     waits_for: tuple[str, ...] = ()
     hold: HoldKind | None = None
     removal: bool = False
+    state: ReleaseState = ReleaseState.IN_SYNC
+    error_reason: str | None = None  # for FAIL: the typed reason (Conflict, Blocked, RetriesExhausted, …)
+    unlock_to: int | None = None  # for UNLOCK: the revision to roll back to (None: uninstall)
+    note: str | None = None  # e.g. "retry 1 of 3"
     desired: DesiredRelease | None = field(default=None, compare=False, repr=False)
     observed: ObservedRelease | None = field(default=None, compare=False, repr=False)
 
@@ -71,7 +79,7 @@ class PlannedAction:
 
     @property
     def reason(self) -> str:
-        return "; ".join(self.reasons)
+        return "; ".join(self.reasons + ((self.note,) if self.note else ()))
 
 
 @dataclass(frozen=True)
@@ -112,46 +120,17 @@ def _topological(names: Iterable[str], edges: Mapping[str, Iterable[str]]) -> li
     return order + [n for n in nodes if n not in order]
 
 
-def _upgrade_reasons(desired: DesiredRelease, current: ObservedRelease) -> list[str]:
-    reasons: list[str] = []
-    if current.status == "failed":
-        reasons.append(f"previous attempt failed (release status {current.status})")
-    if current.chart_name is not None and current.chart_name != desired.chart.name:
-        reasons.append(f"chart changed {current.chart_name} → {desired.chart.name}")
-    if current.chart_version != desired.version:
-        reasons.append(
-            f"chart version {current.chart_version} → {desired.version} ({desired.resolution.explanation})"
-        )
-    if current.values_digest != desired.values_digest:
-        reasons.append(f"values digest changed {current.values_digest or 'none'} → {desired.values_digest}")
-    if current.labels.get(LABEL_DEPENDS_ON, "") != (depends_on_label(desired.depends_on) if desired.depends_on else ""):
-        # The release label records dependsOn so uninstalls can run in reverse order; keep it current.
-        before = ", ".join(current.depends_on) or "none"
-        reasons.append(f"dependsOn changed {before} → {', '.join(sorted(desired.depends_on)) or 'none'}")
-    return reasons
-
-
-def _plan_desired(desired: DesiredRelease, current: ObservedRelease | None, instance: str) -> PlannedAction:
-    install = PlannedAction(
-        kind=ActionKind.INSTALL, extension=desired.extension, namespace=desired.namespace,
-        release=desired.release_name, reasons=("not installed",), to_version=desired.version,
-        desired=desired, observed=current)
-    if current is None:
-        return install
-    if not current.owned_by(instance) or current.extension != desired.extension:
-        owner = (f"extension {current.extension!r}" if current.owned_by(instance)
-                 else f"extctl instance {current.instance!r}" if current.managed else "something other than extctl")
-        return replace(install, kind=ActionKind.CONFLICT, from_version=current.chart_version, reasons=(
-            f"release {current.namespace}/{current.name} already exists and is managed by {owner}; "
-            "extctl never modifies it: rename the extension, or uninstall the release by hand",))
-    if current.locked:
-        return replace(install, kind=ActionKind.SKIP, from_version=current.chart_version, reasons=(
-            f"release is locked in status {current.status} (another helm operation is running or was interrupted)",))
-    reasons = _upgrade_reasons(desired, current)
-    if reasons:
-        return replace(install, kind=ActionKind.UPGRADE, from_version=current.chart_version, reasons=tuple(reasons))
-    return replace(install, kind=ActionKind.NOOP, from_version=current.chart_version,
-                   reasons=(f"up to date ({desired.resolution.explanation})",))
+def _action(decision: StateDecision, *, extension: str, namespace: str, release: str,
+            desired: DesiredRelease | None, observed: ObservedRelease | None, hold: HoldKind | None = None,
+            removal: bool = False) -> PlannedAction:
+    to_version = desired.version if desired is not None else None
+    if decision.action is ActionKind.UNLOCK or decision.action is ActionKind.UNINSTALL:
+        to_version = None
+    return PlannedAction(
+        kind=decision.action, extension=extension, namespace=namespace, release=release, reasons=decision.reasons,
+        from_version=observed.chart_version if observed is not None else None, to_version=to_version,
+        hold=hold, removal=removal, state=decision.state, error_reason=decision.error_reason,
+        unlock_to=decision.unlock_to, note=decision.note, desired=desired, observed=observed)
 
 
 def plan(
@@ -160,69 +139,92 @@ def plan(
     holds: Mapping[str, Hold] | None = None,
     *,
     held_namespaces: Mapping[str, str] | None = None,
-    instance: str = DEFAULT_INSTANCE,
+    policy: Policy | None = None,
+    remembered: Mapping[str, ExtensionState] | None = None,
+    retries: Mapping[str, int | None] | None = None,
+    in_flight: frozenset[tuple[str, str]] = frozenset(),
+    now: float = 0.0,
 ) -> Plan:
-    """Compute the ordered plan. ``holds`` are extensions in Git with no desired release this pass;
-    ``held_namespaces`` maps such an extension to its namespace when known (for reporting);
-    only releases labelled with this extctl ``instance`` count as owned."""
+    """Compute the ordered plan: one release state and one action per extension and orphaned release.
+
+    ``holds`` are extensions in Git with no desired release this pass; ``held_namespaces`` maps such an
+    extension to its namespace when known (for reporting); ``remembered`` is the state store's record
+    per extension (failures, pending timers); ``retries`` per-extension overrides of ``policy.retries``;
+    ``in_flight`` releases this process is acting on. Only releases labelled with ``policy.instance``
+    count as owned."""
+    policy = policy or Policy()
     holds = dict(holds or {})
     held_namespaces = dict(held_namespaces or {})
+    remembered = remembered or {}
+    retries = retries or {}
     by_key = {o.key: o for o in observed}
     desired_by_name = {d.extension: d for d in desired}
     in_git = set(desired_by_name) | set(holds)
 
-    forward: dict[str, PlannedAction] = {}
+    decisions: dict[str, tuple[StateDecision, PlannedAction]] = {}
     for d in desired:
-        forward[d.extension] = _plan_desired(d, by_key.get((d.namespace, d.release_name)), instance)
+        current = by_key.get((d.namespace, d.release_name))
+        facts = Facts(d.extension, desired=d, observed=current,
+                      remembered=remembered.get(d.extension, ExtensionState()), retries=retries.get(d.extension),
+                      in_flight=(d.namespace, d.release_name) in in_flight)
+        decision = determine_state(facts, policy, now)
+        decisions[d.extension] = (decision, _action(decision, extension=d.extension, namespace=d.namespace,
+                                                    release=d.release_name, desired=d, observed=current))
     for name, hold in holds.items():
-        owned = [o for o in observed if o.owned_by(instance) and o.extension == name]
+        owned = [o for o in observed if o.owned_by(policy.instance) and o.extension == name]
         current = owned[0] if owned else None
-        kind = ActionKind.SKIP if hold.kind is HoldKind.SUSPENDED else ActionKind.BLOCKED
-        forward[name] = PlannedAction(
-            kind=kind, extension=name, namespace=held_namespaces.get(name) or (current.namespace if current else ""),
-            release=name, from_version=current.chart_version if current else None,
-            reasons=(hold.reason,), hold=hold.kind, observed=current)
+        facts = Facts(name, hold_kind=hold.kind.value, hold_reason=hold.reason, observed=current,
+                      remembered=remembered.get(name, ExtensionState()))
+        decision = determine_state(facts, policy, now)
+        namespace = held_namespaces.get(name) or (current.namespace if current else "")
+        decisions[name] = (decision, _action(decision, extension=name, namespace=namespace, release=name,
+                                             desired=None, observed=current, hold=hold.kind))
 
     # Owned releases that no extension in Git claims (or that an extension left for another namespace).
     removals: dict[str, PlannedAction] = {}
     for o in observed:
-        if not o.owned_by(instance) or o.extension is None:
+        if not o.owned_by(policy.instance) or o.extension is None or o.extension in holds:
             continue
         wanted = desired_by_name.get(o.extension)
-        if o.extension in holds:
-            continue
         if wanted is not None and (wanted.namespace, wanted.release_name) == o.key:
             continue
-        if wanted is not None:
-            reason = f"extension {o.extension} moved to namespace {wanted.namespace}"
-        elif o.extension in in_git:
+        if wanted is None and o.extension in in_git:
             continue
-        else:
-            reason = "owned release no longer in Git"
-        action = PlannedAction(kind=ActionKind.UNINSTALL, extension=o.extension, namespace=o.namespace,
-                               release=o.name, from_version=o.chart_version, reasons=(reason,), observed=o,
-                               removal=True)
+        reason = f"extension {o.extension} moved to namespace {wanted.namespace}" if wanted is not None \
+            else "owned release no longer in Git"
+        decision = determine_state(Facts(o.extension, hold_reason=reason, observed=o, in_flight=o.key in in_flight),
+                                   policy, now)
+        action = _action(decision, extension=o.extension, namespace=o.namespace, release=o.name, desired=None,
+                         observed=o, removal=True)
         removals[action.key] = action
 
-    # Forward order: dependencies first. An install/upgrade waits for its dependencies' actions.
-    forward_edges = {name: (desired_by_name[name].depends_on if name in desired_by_name else ()) for name in forward}
+    # Forward order: dependencies first. A change waits for its dependencies' actions, and is skipped
+    # when a dependency will not be ready (it fails, waits, backs off, or is being unlocked).
+    forward_edges = {name: (desired_by_name[name].depends_on if name in desired_by_name else ()) for name in decisions}
     ordered: list[PlannedAction] = []
-    for name in _topological(forward, forward_edges):
-        action = forward[name]
-        waits = tuple(sorted(dep for dep in forward_edges.get(name, ()) if dep in forward))
-        ordered.append(_with_waits(action, waits))
+    for name in _topological(decisions, forward_edges):
+        decision, action = decisions[name]
+        deps = tuple(sorted(dep for dep in forward_edges.get(name, ()) if dep in decisions))
+        blocked = [f"{dep} ({decisions[dep][1].kind.value}: {decisions[dep][0].state.value})" for dep in deps
+                   if not satisfies_dependents(decisions[dep][0], decisions[dep][1].observed is not None)]
+        gated = dependency_not_ready(decision, blocked)
+        if gated is not decision:
+            decisions[name] = (gated, action := replace(
+                action, kind=gated.action, state=gated.state, reasons=gated.reasons, note=None,
+                error_reason=gated.error_reason))
+        ordered.append(_with_waits(action, deps))
     # Uninstalls: dependents first. A release waits for the uninstalls of those that depend on it.
     by_extension = {a.extension: a for a in removals.values()}
     reverse_edges: dict[str, set[str]] = {name: set() for name in by_extension}
-    for name, action in by_extension.items():
-        assert action.observed is not None  # noqa: S101 - uninstall actions always carry their release
-        for dep in action.observed.depends_on:
+    for name, removal in by_extension.items():
+        assert removal.observed is not None  # noqa: S101 - uninstall actions always carry their release
+        for dep in removal.observed.depends_on:
             if dep in reverse_edges:
                 reverse_edges[dep].add(name)
     for name in _topological(by_extension, reverse_edges):
-        action = by_extension[name]
+        removal = by_extension[name]
         waits = tuple(sorted(by_extension[d].key for d in reverse_edges[name]))
-        ordered.append(_with_waits(action, waits))
+        ordered.append(_with_waits(removal, waits))
     return Plan(actions=tuple(ordered))
 
 
@@ -241,7 +243,7 @@ def guard_prune(the_plan: Plan, *, managed_count: int, extensions_in_git: int, m
                 allowed: bool) -> PruneDecision:
     """Refuse a revision's uninstalls when it would remove more than ``max_fraction`` of the managed
     releases, or any when Git now holds no extension at all (a wiped or mis-pointed repository)."""
-    removals = [a for a in the_plan.actions if a.kind is ActionKind.UNINSTALL]
+    removals = [a for a in the_plan.actions if a.state is ReleaseState.ORPHANED]
     if allowed or not removals:
         return PruneDecision(the_plan)
     if extensions_in_git == 0:
@@ -254,6 +256,7 @@ def guard_prune(the_plan: Plan, *, managed_count: int, extensions_in_git: int, m
         return PruneDecision(the_plan)
     reason += "; nothing was uninstalled. If this is intended, run with --allow-mass-prune or commit an " \
               "empty file .extctl/allow-mass-prune to the repository"
-    guarded = tuple(replace(a, kind=ActionKind.SKIP, reasons=(*a.reasons, reason))
-                    if a.kind is ActionKind.UNINSTALL else a for a in the_plan.actions)
+    guarded = tuple(replace(a, kind=ACTION_FOR_STATE[ReleaseState.PRUNE_REFUSED], state=ReleaseState.PRUNE_REFUSED,
+                            reasons=(*a.reasons, reason))
+                    if a.state is ReleaseState.ORPHANED else a for a in the_plan.actions)
     return PruneDecision(Plan(guarded), tuple(removals), reason)

@@ -2,7 +2,8 @@
 
 Owns: the per-extension state that survives between passes and processes (serialised to JSON by the
 caller), the fingerprint that says "the spec, resolved version or settings changed" (which resets a
-failure count), and the gate that says whether an action may run now. Must not: read the clock
+failure count), and the transitions of that state after an action. The gate that reads it lives in
+``release_state``. Must not: read the clock
 (``now`` is epoch seconds handed in), draw random numbers itself (``jitter`` is handed in), or do I/O.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 from controller.models.desired import DesiredRelease
@@ -24,6 +24,24 @@ DEFAULT_PENDING_TIMEOUT_S = 48 * 3600.0
 def fingerprint(desired: DesiredRelease) -> str:
     """Changes when the chart, the resolved version or the values digest change."""
     return f"{desired.chart.repository}|{desired.chart.name}|{desired.version}|{desired.values_digest}"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _failure_from_json(failure: object) -> FailureRecord | None:
+    if not isinstance(failure, Mapping):
+        return None
+    fields = {"failures": failure.get("failures"), "fingerprint": failure.get("fingerprint"),
+              "last_error": failure.get("last_error"), "last_failed_at": failure.get("last_failed_at"),
+              "next_retry_at": failure.get("next_retry_at"), "permanent": failure.get("permanent", False),
+              "reason": failure.get("reason", "")}
+    valid = (isinstance(fields["failures"], int) and not isinstance(fields["failures"], bool)
+             and isinstance(fields["fingerprint"], str) and isinstance(fields["last_error"], str)
+             and _is_number(fields["last_failed_at"]) and _is_number(fields["next_retry_at"])
+             and isinstance(fields["permanent"], bool) and isinstance(fields["reason"], str))
+    return FailureRecord(**fields) if valid else None
 
 
 def backoff_delay(failures: int, jitter: float = 0.0, base_s: float = BACKOFF_BASE_S) -> float:
@@ -40,6 +58,8 @@ class FailureRecord:
     last_error: str
     last_failed_at: float
     next_retry_at: float
+    permanent: bool = False  # the error class said retrying the same input gives the same failure
+    reason: str = ""  # the typed error reason (RenderFailed, Timeout, …)
 
 
 @dataclass(frozen=True)
@@ -52,52 +72,25 @@ class ExtensionState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExtensionState:
-        failure = data.get("failure")
-        return cls(
-            failure=FailureRecord(**failure) if isinstance(failure, dict) else None,
-            pending_since=data.get("pending_since"),
-        )
+        """Tolerant, field by field: a failure record or timer of the wrong shape or types is dropped
+        (a hand-edited or foreign ConfigMap must never break a pass); unknown keys are ignored."""
+        pending_since = data.get("pending_since")
+        return cls(failure=_failure_from_json(data.get("failure")),
+                   pending_since=pending_since if _is_number(pending_since) else None)
 
     @property
     def empty(self) -> bool:
         return self.failure is None and self.pending_since is None
 
 
-class Gate(StrEnum):
-    RUN = "run"
-    BACKOFF = "backoff"
-    EXHAUSTED = "exhausted"
-
-
-@dataclass(frozen=True)
-class GateDecision:
-    gate: Gate
-    reason: str = ""
-
-
-def gate(state: ExtensionState, current_fingerprint: str, now: float, retries: int) -> GateDecision:
-    """May an install/upgrade with ``current_fingerprint`` run now?"""
-    record = state.failure
-    if record is None or record.fingerprint != current_fingerprint:
-        return GateDecision(Gate.RUN)
-    if record.failures > retries:
-        return GateDecision(Gate.EXHAUSTED, (
-            f"retries exhausted ({record.failures - 1} of {retries} retries failed); last error: {record.last_error}; "
-            "not retried until the spec, resolved version or settings change, or `extctl reconcile --reset NAME`"))
-    if now < record.next_retry_at:
-        return GateDecision(Gate.BACKOFF, (
-            f"backing off after {record.failures} failure(s): next attempt in {record.next_retry_at - now:.0f}s; "
-            f"last error: {record.last_error}"))
-    return GateDecision(Gate.RUN, f"retry {record.failures} of {retries}")
-
-
 def record_failure(state: ExtensionState, current_fingerprint: str, error: str, now: float,
-                   *, jitter: float = 0.0, base_s: float = BACKOFF_BASE_S) -> ExtensionState:
+                   *, jitter: float = 0.0, base_s: float = BACKOFF_BASE_S, permanent: bool = False,
+                   reason: str = "") -> ExtensionState:
     previous = state.failure
     failures = previous.failures + 1 if previous is not None and previous.fingerprint == current_fingerprint else 1
     return replace(state, failure=FailureRecord(
         failures=failures, fingerprint=current_fingerprint, last_error=error, last_failed_at=now,
-        next_retry_at=now + backoff_delay(failures, jitter, base_s)))
+        next_retry_at=now + backoff_delay(failures, jitter, base_s), permanent=permanent, reason=reason))
 
 
 def record_success(state: ExtensionState) -> ExtensionState:

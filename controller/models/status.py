@@ -1,17 +1,18 @@
 """Status summarising: per-action outcomes → the counts of the canonical summary line.
 
-Owns: the outcome vocabulary (succeeded, unchanged, failed, skipped, conflict, blocked) and the
-summary counts (installed, upgraded, uninstalled, unchanged, failed, skipped, pending).
-Must not: log, read the clock (durations are measured by the caller) or do I/O.
+Owns: the outcome vocabulary (succeeded, unchanged, failed, skipped, pending, planned), the outcome of
+an action that runs no helm (noop, skip, fail), and the summary counts, one per action performed
+(installed, upgraded, downgraded, reinstalled, unlocked, uninstalled) plus unchanged, failed, skipped,
+pending and planned. Must not: log, read the clock (durations are measured by the caller) or do I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
-from controller.models.plan import ActionKind, HoldKind, PlannedAction
+from controller.models.plan import ActionKind, PlannedAction, ReleaseState
 
 
 class Outcome(StrEnum):
@@ -31,12 +32,27 @@ class ActionResult:
     error: str | None = None
     error_reason: str | None = None
     note: str | None = None
+    transient: bool | None = None  # for a failed helm action: may the same input succeed on a retry?
+    remediation: str | None = None  # after a failure: "uninstall" or "rollback" performed (or attempted)
+    remediation_revision: int | None = None  # the revision a rollback returned to
+    remediation_error: str | None = None  # the remediation itself failed
+
+    @property
+    def satisfies_dependents(self) -> bool:
+        """Is the extension ready for the extensions that depend on it, after this result?"""
+        if self.outcome in {Outcome.SUCCEEDED, Outcome.UNCHANGED}:
+            return self.action.kind is not ActionKind.UNLOCK
+        return self.outcome is Outcome.SKIPPED and self.action.state is ReleaseState.SUSPENDED \
+            and self.action.observed is not None
 
 
 @dataclass(frozen=True)
 class Summary:
     installed: int = 0
     upgraded: int = 0
+    downgraded: int = 0
+    reinstalled: int = 0
+    unlocked: int = 0
     uninstalled: int = 0
     unchanged: int = 0
     failed: int = 0
@@ -50,14 +66,14 @@ class Summary:
         return self.failed == 0 and self.pending == 0
 
     def as_dict(self) -> dict[str, int]:
-        return {
-            "installed": self.installed, "upgraded": self.upgraded, "uninstalled": self.uninstalled,
-            "unchanged": self.unchanged, "failed": self.failed, "skipped": self.skipped, "pending": self.pending,
-            "planned": self.planned,
-        }
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-_SUCCESS_FIELD = {ActionKind.INSTALL: "installed", ActionKind.UPGRADE: "upgraded", ActionKind.UNINSTALL: "uninstalled"}
+_SUCCESS_FIELD = {ActionKind.INSTALL: "installed", ActionKind.UPGRADE: "upgraded", ActionKind.DOWNGRADE: "downgraded",
+                  ActionKind.REINSTALL: "reinstalled", ActionKind.UNLOCK: "unlocked",
+                  ActionKind.UNINSTALL: "uninstalled"}
+_OUTCOME_FIELD = {Outcome.UNCHANGED: "unchanged", Outcome.FAILED: "failed", Outcome.PENDING: "pending",
+                  Outcome.PLANNED: "planned", Outcome.SKIPPED: "skipped"}
 
 
 def summarize(results: Iterable[ActionResult]) -> Summary:
@@ -65,16 +81,8 @@ def summarize(results: Iterable[ActionResult]) -> Summary:
     for result in results:
         if result.outcome is Outcome.SUCCEEDED and result.action.kind in _SUCCESS_FIELD:
             counts[_SUCCESS_FIELD[result.action.kind]] += 1
-        elif result.outcome is Outcome.UNCHANGED:
-            counts["unchanged"] += 1
-        elif result.outcome is Outcome.FAILED:
-            counts["failed"] += 1
-        elif result.outcome is Outcome.PENDING:
-            counts["pending"] += 1
-        elif result.outcome is Outcome.PLANNED:
-            counts["planned"] += 1
         else:
-            counts["skipped"] += 1
+            counts[_OUTCOME_FIELD.get(result.outcome, "skipped")] += 1
     return Summary(**counts)
 
 
@@ -82,10 +90,18 @@ def outcome_without_running(action: PlannedAction) -> Outcome | None:
     """The outcome of an action that needs no helm call; None when it must run."""
     if action.kind is ActionKind.NOOP:
         return Outcome.UNCHANGED
-    if action.kind is ActionKind.CONFLICT:
+    if action.kind is ActionKind.FAIL:
         return Outcome.FAILED
     if action.kind is ActionKind.SKIP:
-        return Outcome.SKIPPED
-    if action.kind is ActionKind.BLOCKED:
-        return Outcome.PENDING if action.hold is HoldKind.PENDING else Outcome.FAILED
+        return Outcome.PENDING if action.state is ReleaseState.PENDING else Outcome.SKIPPED
     return None
+
+
+def result_without_running(action: PlannedAction) -> ActionResult | None:
+    """The result of a noop, skip or fail action (the reason of a fail is its error)."""
+    outcome = outcome_without_running(action)
+    if outcome is None:
+        return None
+    if outcome is Outcome.FAILED:
+        return ActionResult(action, outcome, error=action.reason, error_reason=action.error_reason)
+    return ActionResult(action, outcome)

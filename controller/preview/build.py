@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.apply import chart_locator
 from controller.catalog import CatalogService, ChartVersion, RepoCredentials, repository_kind
 from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
@@ -39,16 +40,18 @@ from controller.models.desired_state import (
 )
 from controller.models.manifests import ChartRef, Extension
 from controller.models.observed import ObservedRelease
-from controller.models.plan import ActionKind, PlannedAction, plan
+from controller.models.plan import ActionKind, PlannedAction, Policy, plan
+from controller.models.remediation import ExtensionState
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
-from controller.reconciler import chart_locator
 from controller.source import GitAuth, export_ref, files_at_ref
 from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
 
 PROTECTED_PLACEHOLDER = "***"
-Observe = Callable[[], Awaitable[list[ObservedRelease]]]
+# --cluster: the live releases and the controller's remembered state (failure records, pending timers),
+# so the preview decides exactly as ``plan`` and ``reconcile`` would.
+Observe = Callable[[], Awaitable[tuple[list[ObservedRelease], Mapping[str, ExtensionState]]]]
 _RenderInput = tuple[ChartRef, str, Mapping[str, Any], "_Side"]
 
 
@@ -178,8 +181,9 @@ class Previewer:
         instance = self.request.instance
         base.state = build_desired_state(base.manifests, versions=self._names(base), catalog_errors=base.catalog_errors,
                                          protected=self._protected(base.manifests))
+        remembered: Mapping[str, ExtensionState] = {}
         if self.observe is not None:
-            observed = await self.observe()
+            observed, remembered = await self.observe()
         else:
             observed = deployed_from(base.state.releases, base.revision or "", instance)
         head.state = build_desired_state(
@@ -187,7 +191,8 @@ class Previewer:
             installed=installed_versions(head.manifests, observed, instance),
             protected=self._protected(head.manifests))
         the_plan = plan(head.state.releases, observed, head.state.holds, held_namespaces=head.state.namespaces,
-                        instance=instance)
+                        policy=Policy(instance=instance), remembered=remembered, now=time.time(),
+                        retries={name: e.spec.remediation.retries for name, e in head.manifests.extensions.items()})
         semaphore = asyncio.Semaphore(max(1, self.request.concurrency))
         changes = await asyncio.gather(*(self._change(a, base, head, semaphore) for a in the_plan.changes))
         others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons)

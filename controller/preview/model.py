@@ -17,7 +17,7 @@ from controller.preview.render import ResourceDiff
 EXIT_NO_CHANGES = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-ERROR_ACTIONS = frozenset({"blocked", "conflict"})
+ERROR_ACTIONS = frozenset({"fail"})  # a conflict, a blocked extension, exhausted retries …
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,8 @@ def test_preview_golden(name: str, git_remote: GitRemote, http_charts: ChartRepo
     assert as_json.json["exit_code"] == expected_exit
     golden(f"preview/{name}.md", normalise(markdown.stdout, git_remote, repos))
     golden(f"preview/{name}.json", normalise(as_json.stdout, git_remote, repos))
-    # Only changing extensions are rendered: two sides of an upgrade, one of an install/uninstall.
-    expected_renders = sum(2 if c["action"] == "upgrade" else 1 for c in as_json.json["changes"])
+    # Only changing extensions are rendered: two sides of an upgrade or downgrade, one of an install/uninstall.
+    expected_renders = sum(2 if c["action"] in {"upgrade", "downgrade"} else 1 for c in as_json.json["changes"])
     assert as_json.json["stats"]["helm_template_calls"] == expected_renders
 
 

@@ -117,8 +117,9 @@ def test_deleting_a_manifest_uninstalls_only_that_release_and_unowned_clash_is_c
     result = scenario.reconcile()
     assert result.returncode == 1, "a conflict is a failure the user must see"
     changes = dict(((e, a), o) for e, a, o in result.changes())
-    assert changes == {("pinned", "uninstall"): "succeeded", ("intruder", "conflict"): "failed"}
+    assert changes == {("pinned", "uninstall"): "succeeded", ("intruder", "fail"): "failed"}
     conflict = next(a for a in result.actions() if a["extension"] == "intruder")
+    assert (conflict["state"], conflict["error_reason"]) == ("foreign", "Conflict")
     assert f"release {scenario.ns}/intruder already exists" in conflict["reason"]
     releases = scenario.releases()
     assert set(releases) == {"agent", "web", "intruder"}
@@ -127,20 +128,26 @@ def test_deleting_a_manifest_uninstalls_only_that_release_and_unowned_clash_is_c
 
 def test_plan_changes_nothing(scenario: Scenario) -> None:
     result = scenario.plan()
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, "changes planned: exit 2, as helmfile's --detailed-exitcode"
     assert {a["extension"]: a["action"] for a in plan_actions(result)} == {
         "agent": "install", "pinned": "install", "web": "install"}
+    # Read-only: not even the system namespace or the state ConfigMap are created.
+    assert scenario.state_store() == {}
     assert scenario.releases() == {}
     assert scenario.reconcile().returncode == 0
     history_before = scenario.sandbox.helm_json("history", "agent", "-n", scenario.ns)
     scenario.remote.commit({"extensions/agent.yaml": extension("agent", "demo.agent", scenario.ns,
                                                                settings={"logLevel": "warn"})})
     result = scenario.plan()
+    assert result.returncode == 2
     assert {a["extension"]: a["action"] for a in plan_actions(result)} == {
         "agent": "upgrade", "pinned": "noop", "web": "noop"}
     assert scenario.sandbox.helm_json("history", "agent", "-n", scenario.ns) == history_before
+    assert scenario.reconcile().returncode == 0
+    unchanged = scenario.plan()
+    assert unchanged.returncode == 0, "nothing to change: exit 0"
     offline = run_extctl(None, "plan", *scenario.source_args(), "--offline", "--output", "json")
-    assert offline.returncode == 0, offline.stderr
+    assert offline.returncode == 2, offline.stderr
     assert {a["action"] for a in plan_actions(offline)} == {"install"}
 
 

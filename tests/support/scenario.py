@@ -88,7 +88,13 @@ class Scenario:
         return data
 
     def state(self) -> dict[str, Any]:
-        """The controller's bookkeeping ConfigMap ``extctl-system/extctl-state-<instance>`` (``{}`` if absent)."""
+        """Per-extension records (failures, pending timers) of the controller's state ConfigMap
+        ``extctl-system/extctl-state-<instance>`` (``{}`` if absent)."""
+        extensions: dict[str, Any] = self.state_store().get("extensions", {})
+        return extensions
+
+    def state_store(self) -> dict[str, Any]:
+        """The whole state ConfigMap: ``extensions``, ``releases`` (facts per helm revision), ``last_good_revision``."""
         from kubernetes.client.exceptions import ApiException
 
         try:

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from controller.apply import chart_locator
 from controller.catalog import ChartVersion, RepoCredentials
 from controller.models.manifests import ChartRef
-from controller.reconciler import chart_locator, parse_helm_time
+from controller.observe import parse_helm_time
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.models.plan import ActionKind, Plan, guard_prune, plan
+from controller.models.plan import ActionKind, Hold, HoldKind, Plan, ReleaseState, guard_prune, plan
 from tests.unit.test_plan import desired, observed
 
 
@@ -42,7 +42,23 @@ def test_prune_guard_table(*, case: str, kept: int, removed: int, in_git: int, m
         assert "--allow-mass-prune" in decision.reason and ".extctl/allow-mass-prune" in decision.reason
         assert decision.plan.count(ActionKind.UNINSTALL) == 0, "a refused revision uninstalls nothing"
         assert all(kinds[a.extension] is ActionKind.SKIP for a in decision.refused)
+        assert {a.extension for a in decision.refused} == {f"gone{i}" for i in range(removed)}
+        assert all(a.kind is ActionKind.UNINSTALL and a.state is ReleaseState.ORPHANED for a in decision.refused), \
+            "refused lists the uninstalls as planned"
+        guarded = [a for a in decision.plan.actions if a.removal]
+        assert [(a.kind, a.state, a.changes_cluster) for a in guarded] == \
+            [(ActionKind.SKIP, ReleaseState.PRUNE_REFUSED, False)] * removed
         assert all(decision.reason in a.reason for a in decision.plan.actions if a.extension.startswith("gone"))
     else:
         assert decision.plan == the_plan and decision.reason == "", case
     assert all(kinds[f"keep{i}"] is ActionKind.NOOP for i in range(kept)), "forward actions are never changed"
+
+
+def test_guard_only_touches_orphaned_releases() -> None:
+    """A held extension's release (suspended, pending, blocked) is never an uninstall, so never refused."""
+    the_plan = plan([], [observed("held"), observed("gone")], {"held": Hold(HoldKind.SUSPENDED, "suspended")})
+    decision = guard_prune(the_plan, managed_count=2, extensions_in_git=1, max_fraction=0.4, allowed=False)
+    assert [a.extension for a in decision.refused] == ["gone"]
+    kinds = {a.extension: (a.kind, a.state) for a in decision.plan.actions}
+    assert kinds == {"held": (ActionKind.SKIP, ReleaseState.SUSPENDED),
+                     "gone": (ActionKind.SKIP, ReleaseState.PRUNE_REFUSED)}

@@ -22,7 +22,6 @@ from typing import Any
 from controller import __version__
 from controller.errors import PreviewPostError
 from controller.logs import get_logger, redact_text, register_secret
-from controller.preview.report import MARKER
 from controller.urls import sanitize_url
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -86,7 +85,8 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class GitHubClient:
-    def __init__(self, target: GitHubTarget) -> None:
+    def __init__(self, target: GitHubTarget, *, marker: str) -> None:
+        self.marker = marker  # the HTML comment that identifies the sticky comment
         self.target = target
         self.log = get_logger(component="github", repository=target.repository, pull_request=target.pull_request)
 
@@ -120,7 +120,7 @@ class GitHubClient:
             if not isinstance(comments, list):
                 return None
             for comment in comments:
-                if isinstance(comment, dict) and MARKER in str(comment.get("body") or ""):
+                if isinstance(comment, dict) and self.marker in str(comment.get("body") or ""):
                     return int(comment["id"])
             if len(comments) < PER_PAGE:
                 return None
@@ -128,8 +128,8 @@ class GitHubClient:
 
     def upsert(self, body: str) -> tuple[str, int]:
         """Update the marked comment or create it; returns (``"updated"``|``"created"``, comment id)."""
-        if MARKER not in body:
-            body = MARKER + "\n" + body
+        if self.marker not in body:
+            body = self.marker + "\n" + body
         existing = self.find_comment()
         repo = self.target.repository
         if existing is not None:

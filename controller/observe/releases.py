@@ -1,0 +1,117 @@
+"""The release observer: every helm release in the cluster, as typed ``ObservedRelease`` facts.
+
+Owns: one ``helm list -A`` per pass, the per-release metadata cache (chart, version, labels and, for
+a failed or locked release, its last deployed revision from ``helm history``) keyed by helm revision,
+so only releases whose revision changed are read again, and helm's time format. The cache is also
+handed to and taken from the state store, so a fresh process costs no more helm calls than a warm
+one. Must not: decide anything, write anything, or talk to the Kubernetes API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from controller.helm import HelmClient
+from controller.models.observed import LOCKED_STATUSES, ObservedRelease, last_deployed, observed_from_helm
+
+_HELM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?")
+HISTORY_STATUSES = LOCKED_STATUSES | {"failed"}
+
+
+def parse_helm_time(text: str | None) -> float | None:
+    """``2026-11-24 01:38:02.213926339 +0000 UTC`` (helm list) → epoch seconds; None if unparseable."""
+    match = _HELM_TIME.match(text or "")
+    if not match:
+        return None
+    date, clock, fraction, offset = match.groups()
+    stamp = f"{date}T{clock}.{(fraction or '0')[:6].ljust(6, '0')}{'+0000' if offset in (None, 'Z') else offset}"
+    try:
+        return datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ReleaseFacts:
+    """What ``helm get metadata`` (and, when needed, ``helm history``) said about one release revision."""
+
+    revision: int
+    metadata: Mapping[str, Any]
+    last_deployed_revision: int | None = None
+    history_read: bool = False  # a revision that was deployed when first seen may later show as failed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "metadata": dict(self.metadata),
+                "last_deployed_revision": self.last_deployed_revision, "history_read": self.history_read}
+
+    @classmethod
+    def from_json(cls, data: Any) -> ReleaseFacts | None:
+        """None for anything that is not a well-formed record (a hand-edited or older state store)."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("metadata"), Mapping):
+            return None
+        revision, deployed = data.get("revision"), data.get("last_deployed_revision")
+        if not isinstance(revision, int) or not (deployed is None or isinstance(deployed, int)):
+            return None
+        return cls(revision, dict(data["metadata"]), deployed, data.get("history_read") is True)
+
+
+def _key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}"
+
+
+class ReleaseObserver:
+    """Observes releases through helm; remembers facts per release revision between passes."""
+
+    def __init__(self, helm: HelmClient, *, concurrency: int = 4) -> None:
+        self.helm = helm
+        self.concurrency = max(1, concurrency)
+        self.facts: dict[str, ReleaseFacts] = {}
+
+    def remember(self, facts: Mapping[str, ReleaseFacts]) -> None:
+        """Seed the cache (from the state store of an earlier process); known entries win."""
+        for key, value in facts.items():
+            self.facts.setdefault(key, value)
+
+    async def observe(self) -> list[ObservedRelease]:
+        listing = await self.helm.list_releases()
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def one(row: Mapping[str, Any]) -> ObservedRelease:
+            namespace, name = str(row.get("namespace", "")), str(row.get("name", ""))
+            revision, status = int(row.get("revision", 0) or 0), str(row.get("status", ""))
+            key = _key(namespace, name)
+            known = self.facts.get(key)
+            needs_history = status in HISTORY_STATUSES
+            if known is None or known.revision != revision or (needs_history and not known.history_read):
+                async with semaphore:
+                    metadata = await self.helm.get_metadata(name, namespace)
+                    deployed = None
+                    if needs_history:
+                        deployed = last_deployed(await self.helm.history(name, namespace), revision)
+                known = ReleaseFacts(revision, metadata, deployed, needs_history)
+                self.facts[key] = known
+            return observed_from_helm(row, known.metadata, updated_at=parse_helm_time(row.get("updated")),
+                                      last_deployed_revision=known.last_deployed_revision)
+
+        observed = list(await asyncio.gather(*(one(row) for row in listing)))
+        live = {_key(o.namespace, o.name) for o in observed}
+        for stale in set(self.facts) - live:
+            del self.facts[stale]
+        return observed
+
+
+class NullObserver:
+    """Offline: an empty cluster."""
+
+    facts: dict[str, ReleaseFacts] = {}
+
+    def remember(self, facts: Mapping[str, ReleaseFacts]) -> None:
+        return None
+
+    async def observe(self) -> list[ObservedRelease]:
+        return []
