@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
-from controller.errors import ExtctlError, HelmError
+from controller.errors import ExtctlError, HelmError, InternalError
 from controller.helm import HelmClient, ReleaseRequest
 from controller.models.manifests import Remediation
 from controller.models.plan import ActionKind, PlannedAction
@@ -65,7 +65,7 @@ class Executor:
             await self.helm.rollback(action.release, action.namespace, action.unlock_to)
             return
         if request is None:
-            raise ExtctlError(f"{kind.value} {action.extension}: no release request", reason="InternalError")
+            raise InternalError(f"{kind.value} {action.extension}: no release request")
         built = request()
         if kind is ActionKind.REINSTALL:
             await self.helm.uninstall(action.release, action.namespace)

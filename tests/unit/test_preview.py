@@ -42,7 +42,7 @@ def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def secret(key: str, token: str = "tok-value-1", stable: str = "same-value") -> str:  # noqa: S107
+def secret(key: str, token: str = "tok-value-1", stable: str = "same-value") -> str:
     return SECRET_T.format(b64=b64(key), token=token, stable=b64(stable))
 
 
@@ -154,7 +154,7 @@ def _result(*changes: ExtensionChange, **fields: object) -> PreviewResult:
 @pytest.mark.parametrize(("result", "code"), [
     (_result(), 0),
     (_result(_change("x")), 2),
-    (_result(others=(OtherAction("y", "ns", "blocked", None, ("resolution failed",)),)), 1),
+    (_result(others=(OtherAction("y", "ns", "fail", None, ("resolution failed",)),)), 1),
     (_result(_change("x"), errors=("boom",)), 1),
     (_result(validation_errors=(ValidationIssue(Location("a.yaml", 3, 5), "spec.x", "bad"),)), 1),
 ])
