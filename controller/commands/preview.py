@@ -66,6 +66,10 @@ def register(subparsers: Any) -> None:
                         help="pull request number (default: from $GITHUB_EVENT_PATH)")
     parser.add_argument("--github-token-env", default="GITHUB_TOKEN",
                         help="environment variable holding the token (default: GITHUB_TOKEN)")
+    parser.add_argument("--github-comment-author", default=None, metavar="LOGIN",
+                        help="the login the token posts as; only a marked comment by this login is updated (default: "
+                             "GET /user, or github-actions[bot] for an installation token such as Actions' "
+                             "GITHUB_TOKEN)")
     parser.add_argument("--github-api-url", default=None, help="API base URL (default: $GITHUB_API_URL or "
                         "https://api.github.com)")
     add_log_options(parser)
@@ -94,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     target = None
     if args.post == "github":  # fail before the (slow) preview when posting cannot work
         target = resolve_target(repository=args.github_repository, pull_request=args.github_pr,
-                                token_env=args.github_token_env, api_url=args.github_api_url)
+                                token_env=args.github_token_env, api_url=args.github_api_url,
+                                comment_author=args.github_comment_author)
     observe = _observer(args) if args.cluster else None
     result = asyncio.run(Previewer(request, helm, observe=observe).run())
     markdown = render_markdown(result, max_bytes=args.max_bytes)

@@ -1,5 +1,12 @@
 """The GitHub API edge: the sticky pull-request comment a preview posts (the only HTTP client outside the catalog)."""
 
-from controller.github.comments import GitHubClient, GitHubTarget, resolve_target
+from controller.github.comments import (
+    ACTIONS_BOT,
+    GitHubClient,
+    GitHubTarget,
+    StickyMatch,
+    resolve_target,
+    select_sticky,
+)
 
-__all__ = ["GitHubClient", "GitHubTarget", "resolve_target"]
+__all__ = ["ACTIONS_BOT", "GitHubClient", "GitHubTarget", "StickyMatch", "resolve_target", "select_sticky"]

@@ -270,7 +270,7 @@ def test_post_github_creates_then_updates_one_sticky_comment(git_remote: GitRemo
     assert len(patches) == 1 and patches[0].path == f"/repos/octo/fleet/issues/comments/{posts_id(github)}"
     assert patches[0].body == {"body": second.stdout}
     assert [r.path for r in github.requests if r.method == "GET"] == [
-        "/repos/octo/fleet/issues/7/comments?per_page=100&page=1",
+        "/user", "/repos/octo/fleet/issues/7/comments?per_page=100&page=1",
         "/repos/octo/fleet/issues/7/comments?per_page=100&page=2"]
     comments = github.comments[("octo/fleet", 7)]
     marked = [c for c in comments if "<!-- extctl-preview -->" in c["body"]]
