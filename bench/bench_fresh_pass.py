@@ -47,7 +47,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller.helm.client import LIST_PAGE_SIZE  # noqa: E402 - after sys.path setup
+LIST_PAGE_SIZE = 256  # helm list's default page, as extctl paged before one unpaged call
 from controller.manifests import load_directory  # noqa: E402
 from sandbox.core import Sandbox  # noqa: E402
 

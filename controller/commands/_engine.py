@@ -15,11 +15,11 @@ from typing import Any
 
 from controller.apply import Executor
 from controller.catalog import CatalogService, RepoCredentials
-from controller.cluster import KubeCluster
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure
+from controller.manifests.cache import ParseCache
 from controller.observe import NullObserver, ReleaseObserver
 from controller.source import GitAuth, open_source
 from controller.state import NullStateStore, StateStore
@@ -133,10 +133,13 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
         lock_timeout_s=args.lock_timeout if args.lock_timeout is not None else args.helm_timeout,
         reset=tuple(getattr(args, "reset", None) or ()))
     catalog = CatalogService(credentials=credentials, clock=time.monotonic, ttl_s=args.catalog_ttl)
+    parse_cache = ParseCache(Path(args.cache_dir) / "manifests")
     if mode == "offline":
         parts = EngineParts(source, catalog, NullObserver(), NullStateStore(), OfflineProtectedReader(),
-                            credentials=credentials)
+                            credentials=credentials, parse_cache=parse_cache)
         return Engine(parts, settings)
+    from controller.cluster import KubeCluster  # noqa: PLC0415 - the kubernetes client costs 0.5 s to import
+
     cluster = KubeCluster(kube_context=args.kube_context)
     cluster.check_config()
     helm = HelmClient(HelmRunner(helm_settings))
@@ -147,5 +150,5 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
         store if applying else NullStateStore(store),
         ProtectedSettingsReader(cluster, system_namespace=settings.system_namespace, create_key=applying),
         executor=Executor(helm, cluster) if applying else None, credentials=credentials,
-        helm_calls=lambda: helm.runner.calls)
+        helm_calls=lambda: helm.runner.calls, parse_cache=parse_cache)
     return Engine(parts, settings)

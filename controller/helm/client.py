@@ -26,7 +26,6 @@ from typing import Any
 from controller.errors import HelmError, HelmOutputInvalid
 from controller.helm.runner import HelmResult, HelmRunner
 
-LIST_PAGE_SIZE = 256
 JsonObject = dict[str, Any]
 _SHAPES: dict[type[Any], str] = {dict: "a JSON object", list: "a JSON list of objects"}
 
@@ -148,18 +147,13 @@ class HelmClient:
         return ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
 
     async def list_releases(self) -> list[dict[str, Any]]:
-        """Every release in every namespace and status (paged, so more than 256 work)."""
-        releases: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            result = await self.runner.run(
-                ["list", "--all-namespaces", "--max", str(LIST_PAGE_SIZE), "--offset", str(offset), "-o", "json"]
-            )
-            page: list[JsonObject] = parse_json_output(result, "list", list, empty=[])
-            releases.extend(page)
-            if len(page) < LIST_PAGE_SIZE:
-                return releases
-            offset += LIST_PAGE_SIZE
+        """Every release in every namespace and status, in one call.
+
+        ``--max 0`` lifts helm's default page of 256: helm reads every release from its storage on each
+        call and slices afterwards (for every driver), so one unpaged call costs what one page costs."""
+        result = await self.runner.run(["list", "--all-namespaces", "--max", "0", "-o", "json"])
+        releases: list[JsonObject] = parse_json_output(result, "list", list, empty=[])
+        return releases
 
     async def get_metadata(self, name: str, namespace: str) -> dict[str, Any]:
         result = await self.runner.run(["get", "metadata", name, "-n", namespace, "-o", "json"])

@@ -21,6 +21,7 @@ from controller.models.observed import LOCKED_STATUSES, ObservedRelease, last_de
 
 _HELM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?")
 HISTORY_STATUSES = LOCKED_STATUSES | {"failed"}
+KEPT_METADATA = ("chart", "version", "labels")  # all the observer reads; the rest would fill memory and the store
 
 
 def parse_helm_time(text: str | None) -> float | None:
@@ -77,8 +78,14 @@ class ReleaseObserver:
         for key, value in facts.items():
             self.facts.setdefault(key, value)
 
-    async def observe(self) -> list[ObservedRelease]:
-        listing = await self.helm.list_releases()
+    async def listing(self) -> list[dict[str, Any]]:
+        """The ``helm list -A`` rows (one helm call); needs nothing remembered, so a pass starts it first."""
+        return await self.helm.list_releases()
+
+    async def observe(self, listing: list[dict[str, Any]] | None = None) -> list[ObservedRelease]:
+        """Typed releases for ``listing`` (listed now when not given); reads facts only for revisions not known."""
+        if listing is None:
+            listing = await self.listing()
         semaphore = asyncio.Semaphore(self.concurrency)
 
         async def one(row: Mapping[str, Any]) -> ObservedRelease:
@@ -93,7 +100,8 @@ class ReleaseObserver:
                     deployed = None
                     if needs_history:
                         deployed = last_deployed(await self.helm.history(name, namespace), revision)
-                known = ReleaseFacts(revision, metadata, deployed, needs_history)
+                kept = {k: metadata[k] for k in KEPT_METADATA if k in metadata}
+                known = ReleaseFacts(revision, kept, deployed, needs_history)
                 self.facts[key] = known
             return observed_from_helm(row, known.metadata, updated_at=parse_helm_time(row.get("updated")),
                                       last_deployed_revision=known.last_deployed_revision)
@@ -113,5 +121,8 @@ class NullObserver:
     def remember(self, facts: Mapping[str, ReleaseFacts]) -> None:
         return None
 
-    async def observe(self) -> list[ObservedRelease]:
+    async def listing(self) -> list[dict[str, Any]]:
+        return []
+
+    async def observe(self, listing: list[dict[str, Any]] | None = None) -> list[ObservedRelease]:
         return []
