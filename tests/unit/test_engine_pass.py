@@ -78,3 +78,22 @@ def test_an_internal_error_is_a_pass_outcome_not_an_exception(source: Any, catal
     assert summary["event"] == "reconcile.summary" and summary["outcome"] == "internal-error"
     assert summary["error"] == where and ".py:" in summary["at"] and "report" in summary["hint"]
     assert "Traceback" not in json.dumps(lines)
+
+
+def test_a_plan_without_a_digest_key_says_so_and_creates_none() -> None:
+    from controller.desired import ProtectedSettingsReader
+    from tests.unit.test_protected_reader import Backend
+
+    class TeamABackend(Backend):
+        def read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
+            return {"access-key": "s3cr3t-value"}
+
+    backend = TeamABackend(key=None)
+    parts = EngineParts(DirectorySource(), CatalogService(credentials=None, clock=time.monotonic), NullObserver(),
+                        NullStateStore(), ProtectedSettingsReader(backend, system_namespace="extctl-system",
+                                                                  create_key=False))
+    result, lines = run(Engine(parts, ReconcileSettings(offline=True)))
+    assert result.outcome == "planned"
+    assert result.notes == ("protected values will be digested on first apply (no digest key yet)",)
+    assert lines[-1]["notes"] == list(result.notes)
+    assert backend.created == 0 and backend.key is None
