@@ -94,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
         instance=args.instance, concurrency=max(1, args.concurrency), auth=GitAuth.from_env(os.environ),
         credentials=RepoCredentials.from_env())
-    helm = HelmClient(HelmRunner(HelmSettings.from_env(timeout_s=args.helm_timeout, kube_context=args.kube_context)))
+    # helm only renders here (``helm template``): it gets no kubeconfig, even with --cluster, so a chart's
+    # ``lookup`` stays empty. --cluster reads releases through the engine's own helm client.
+    helm = HelmClient(HelmRunner(HelmSettings.from_env(timeout_s=args.helm_timeout, cluster_access=False)))
     target = None
     if args.post == "github":  # fail before the (slow) preview when posting cannot work
         target = resolve_target(repository=args.github_repository, pull_request=args.github_pr,

@@ -3,6 +3,9 @@
 Owns: process lifecycle of every helm invocation; a failed one raises the typed error that
 ``controller.helm.errors.helm_error`` builds from its stderr (scrubbed of URL userinfo and known secrets).
 A cancelled invocation terminates its helm process before the cancellation propagates.
+``HelmSettings.cluster_access=False`` (previews: ``helm template`` only) runs helm with no way to find a
+cluster: ``KUBECONFIG`` is the empty ``os.devnull``, ``HELM_KUBE*`` and the in-cluster
+``KUBERNETES_SERVICE_HOST``/``_PORT`` are removed, and ``--kube-context`` is never added.
 Must not: decide or record anything, classify helm messages itself, or let secrets reach messages.
 """
 
@@ -40,6 +43,7 @@ class HelmSettings:
     history_max: int = 10
     chart_cache_dir: str | None = None  # pulled chart archives (install/upgrade work while a repository is down)
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    cluster_access: bool = True  # False: helm gets no kubeconfig, no HELM_KUBE*, no in-cluster address
 
     @classmethod
     def from_env(cls, **overrides: object) -> HelmSettings:
@@ -59,6 +63,15 @@ class HelmSettings:
         return f"{int(self.timeout_s)}s"
 
 
+def without_cluster_access(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with nothing that leads helm (client-go) to a cluster: no ``HELM_KUBE*``, no in-cluster
+    service address, and ``KUBECONFIG`` set to the empty ``os.devnull`` so ``~/.kube/config`` is not read."""
+    cleaned = {name: value for name, value in env.items()
+               if not name.startswith(("HELM_KUBE", "KUBERNETES_SERVICE_"))}
+    cleaned["KUBECONFIG"] = os.devnull
+    return cleaned
+
+
 @dataclass(frozen=True)
 class HelmResult:
     stdout: str
@@ -75,7 +88,7 @@ class HelmRunner:
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.settings.binary, *args]
-        if self.settings.kube_context:
+        if self.settings.kube_context and self.settings.cluster_access:
             argv += ["--kube-context", self.settings.kube_context]
         return argv
 
@@ -84,6 +97,8 @@ class HelmRunner:
         """Run helm; raise a typed ``HelmError`` on a non-zero exit when ``check`` is true."""
         env = dict(os.environ)
         env.update(self.settings.extra_env)
+        if not self.settings.cluster_access:
+            env = without_cluster_access(env)
         deadline = deadline_s if deadline_s is not None else self.settings.timeout_s + self.settings.deadline_grace_s
         self.calls += 1
         try:
