@@ -217,9 +217,11 @@ def render_markdown(result: PreviewResult, *, max_bytes: int = DEFAULT_MAX_BYTES
              f"{_against(result, code=True)} ({where}).", ""]
     issues = [("head", i) for i in result.validation_errors] + [("base", i) for i in result.base_validation_errors]
     if issues:
-        head += ["**Manifest errors** (nothing can be applied from this revision):", "", "```text"]
-        head += [f"{side}: {issue}" if side == "base" else str(issue) for side, issue in issues]
-        head += ["```", ""]
+        # Field names come from the head's YAML and may hold newlines and backticks: the fence outgrows them.
+        lines = [f"{side}: {issue}" if side == "base" else str(issue) for side, issue in issues]
+        fence = _fence("\n".join(lines))
+        head += ["**Manifest errors** (nothing can be applied from this revision):", "", f"{fence}text", *lines,
+                 fence, ""]
     for error in result.errors:
         head += [f"> **error:** {_cell(error)}", ""]
     if result.changes:

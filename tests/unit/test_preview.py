@@ -188,6 +188,13 @@ def test_markdown_validation_errors_are_located() -> None:
     assert "invalid manifests (1 error)" in text
 
 
+def test_a_field_name_from_the_head_cannot_close_the_manifest_errors_fence() -> None:
+    """YAML keys are the head's text: a key holding a newline and ``` must stay inside the code block."""
+    issue = ValidationIssue(Location("extensions/a.yaml", 7, 3), "spec.zz\n```\n### all clear\n```", "unknown field")
+    text = render_markdown(_result(validation_errors=(issue,)))
+    assert "````text\nextensions/a.yaml:7:3: error: spec.zz\n```\n### all clear\n```: unknown field\n````\n" in text
+
+
 def test_truncation_is_per_extension_and_fair() -> None:
     result = _result(_change("small", lines=3), _change("huge", lines=3000), _change("medium", lines=40))
     full = render_markdown(result, max_bytes=0)
