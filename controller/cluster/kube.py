@@ -1,4 +1,4 @@
-"""Kubernetes API access through the official ``kubernetes`` client.
+"""Kubernetes API access through the official ``kubernetes`` client (plain JSON over its ``ApiClient``: ``rest.py``).
 
 Owns: the calls extctl makes to the API (release namespaces, protected-setting Secrets, the HMAC
 digest key Secret, the state ConfigMap), each through one helper (``KubeCluster._call``) that applies
@@ -17,11 +17,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
-from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from controller.cluster.failures import Operation, api_error, transport_error
 from controller.cluster.kubeconfig import LoadedConfig, load_config
+from controller.cluster.rest import JsonApi, path
 from controller.errors import ClusterError, ExtctlError, SecretNotReady
 from controller.logs import register_secret
 
@@ -34,7 +34,7 @@ T = TypeVar("T")
 
 
 class KubeCluster:
-    """A thin, typed facade over ``CoreV1Api`` for the calls extctl needs."""
+    """A thin, typed facade over the Kubernetes API for the calls extctl needs."""
 
     def __init__(self, kube_context: str | None = None, kubeconfig: str | None = None) -> None:
         self.kube_context = kube_context
@@ -57,7 +57,7 @@ class KubeCluster:
         with self._lock:
             if self._loaded is None:
                 self._loaded = load_config(self.kubeconfig, self.kube_context)
-                self._core = CoreV1Api(self._loaded.api_client)
+                self._core = JsonApi(self._loaded.api_client)
             return self._loaded
 
     @overload
@@ -67,14 +67,11 @@ class KubeCluster:
     def _call(self, op: Operation, request: Callable[[Any], T], *, none_on: int) -> T | None: ...
 
     def _call(self, op: Operation, request: Callable[[Any], T], *, none_on: int | None = None) -> T | None:
-        """Run ``request(core_v1_api)``; returns None when the API answers HTTP ``none_on`` (404, 409),
+        """Run ``request(json_api)``; returns None when the API answers HTTP ``none_on`` (404, 409),
         raises ``ClusterError`` for every other failure, including one while reading the response."""
         server = self._load().server_url
         try:
-            result = request(self._core)
-            if getattr(result, "metadata", True) is None:  # the client turns an unparsable body into an empty object
-                raise ValueError("no metadata")
-            return result
+            return request(self._core)
         except ApiException as exc:
             if none_on is not None and exc.status == none_on:
                 return None
@@ -87,19 +84,22 @@ class KubeCluster:
     def ensure_namespace(self, name: str) -> bool:
         """Create ``name`` if it does not exist. Returns True when it was created."""
         found = self._call(Operation("get", "namespaces", name),
-                           lambda api: api.read_namespace(name, _request_timeout=REQUEST_TIMEOUT), none_on=404)
+                           lambda api: api.get(path("api/v1", "namespaces", name), timeout=REQUEST_TIMEOUT),
+                           none_on=404)
         if found is not None:
             return False
-        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}}}
+        body = {"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}}}
         created = self._call(Operation("create", "namespaces", name),
-                             lambda api: api.create_namespace(body, _request_timeout=REQUEST_TIMEOUT), none_on=409)
+                             lambda api: api.create(path("api/v1", "namespaces"), body, timeout=REQUEST_TIMEOUT),
+                             none_on=409)
         return created is not None
 
     def read_secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """All keys of a Secret, decoded. Raises ``SecretNotReady`` naming the Secret when it is missing."""
         data = self._call(Operation("get", "secrets", name, namespace),
-                          lambda api: _decoded(api.read_namespaced_secret(name, namespace,
-                                                                          _request_timeout=REQUEST_TIMEOUT)),
+                          lambda api: _decoded(api.get(path("api/v1", "namespaces", namespace, "secrets", name),
+                                                       timeout=REQUEST_TIMEOUT)),
                           none_on=404)
         if data is None:
             raise SecretNotReady(
@@ -127,11 +127,12 @@ class KubeCluster:
         self.ensure_namespace(namespace)
         key = secrets.token_hex(32)
         register_secret(key)
-        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
+        body = {"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
                 "stringData": {DIGEST_KEY_FIELD: key}}
         created = self._call(Operation("create", "secrets", name, namespace),
-                             lambda api: api.create_namespaced_secret(namespace, body,
-                                                                      _request_timeout=REQUEST_TIMEOUT),
+                             lambda api: api.create(path("api/v1", "namespaces", namespace, "secrets"), body,
+                                                    timeout=REQUEST_TIMEOUT),
                              none_on=409)
         if created is not None:
             return key.encode()
@@ -153,12 +154,12 @@ class KubeCluster:
         """The controller's bookkeeping (failure counts, pending timers) from ConfigMap ``namespace/name``;
         empty when the ConfigMap is missing or its content is not a JSON object (it is a cache of facts)."""
         config_map = self._call(Operation("get", "configmaps", name, namespace),
-                                lambda api: api.read_namespaced_config_map(name, namespace,
-                                                                           _request_timeout=REQUEST_TIMEOUT),
+                                lambda api: api.get(path("api/v1", "namespaces", namespace, "configmaps", name),
+                                                    timeout=REQUEST_TIMEOUT),
                                 none_on=404)
         if config_map is None:
             return {}
-        raw = (config_map.data or {}).get(STATE_KEY, "{}")
+        raw = (config_map.get("data") or {}).get(STATE_KEY, "{}")
         try:
             data = json.loads(raw)
         except ValueError:
@@ -167,23 +168,25 @@ class KubeCluster:
 
     def write_state(self, namespace: str, name: str, state: dict[str, Any]) -> None:
         """Replace (or create, with its namespace) ConfigMap ``namespace/name`` holding ``state``."""
-        body = {"metadata": {"name": name, "labels": {MANAGED_BY_LABEL: "extctl"}},
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": namespace, "labels": {MANAGED_BY_LABEL: "extctl"}},
                 "data": {STATE_KEY: json.dumps(state, sort_keys=True)}}
         replaced = self._call(Operation("update", "configmaps", name, namespace),
-                              lambda api: api.replace_namespaced_config_map(name, namespace, body,
-                                                                            _request_timeout=REQUEST_TIMEOUT),
+                              lambda api: api.replace(path("api/v1", "namespaces", namespace, "configmaps", name),
+                                                      body, timeout=REQUEST_TIMEOUT),
                               none_on=404)
         if replaced is not None:
             return
         self.ensure_namespace(namespace)
         self._call(Operation("create", "configmaps", name, namespace),
-                   lambda api: api.create_namespaced_config_map(namespace, body, _request_timeout=REQUEST_TIMEOUT))
+                   lambda api: api.create(path("api/v1", "namespaces", namespace, "configmaps"), body,
+                                          timeout=REQUEST_TIMEOUT))
 
 
-def _decoded(secret: Any) -> dict[str, str]:
+def _decoded(secret: dict[str, Any]) -> dict[str, str]:
     """A Secret's ``data``, base64-decoded (bad base64 raises ``ValueError``: a malformed response)."""
-    data = getattr(secret, "data", None) or {}
-    if getattr(secret, "metadata", None) is None:
+    data = secret.get("data") or {}
+    if not isinstance(secret.get("metadata"), dict) or not isinstance(data, dict):
         raise ValueError("no metadata")
     return {key: base64.b64decode(value, validate=True).decode("utf-8", errors="replace")
             for key, value in data.items()}
