@@ -254,6 +254,27 @@ class ChartNotFound(CatalogError):
     transient = False
 
 
+class CredentialsInvalid(CatalogAuthError):
+    """The repository credentials configuration (file or ``EXTCTL_REPO_*``) cannot be used as given."""
+
+    reason = "CredentialsInvalid"
+    transient = False
+
+
+class ChartDownloadFailed(CatalogError):
+    """A chart archive listed by its repository could not be downloaded (down, 404, 5xx): retry."""
+
+    reason = "ChartUnavailable"
+    transient = True
+
+
+class ChartDigestMismatch(CatalogError):
+    """A downloaded chart archive does not match the digest its index or manifest promised."""
+
+    reason = "ChartDigestMismatch"
+    transient = True
+
+
 class LocalRepositoryMissing(CatalogError):
     """A local-directory chart repository is missing from the source tree or points outside it."""
 

@@ -2,8 +2,9 @@
 
 Owns: ``sanitize_url`` (the only form in which a repository URL may appear in logs, errors and
 output: no userinfo, secret-looking query values masked), ``split_userinfo`` (pull ``user:pass@``
-out of a URL so it can be sent as a header instead), and ``join_url_path``.
-Must not: do I/O, log, or keep any state.
+out of a URL), ``has_userinfo``, ``join_url_path``, ``endpoint`` (a URL's scheme, lower-cased host and
+effective port: what "the same host" means for credentials and redirects) and the loopback check.
+Must not: do I/O, log, keep any state, or raise anything but ``ValueError`` on unparsable input.
 """
 
 from __future__ import annotations
@@ -85,6 +86,40 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 def is_loopback_url(url: str) -> bool:
     """True when ``url``'s host is this machine (registries there speak plain HTTP by default)."""
     try:
-        return (urlsplit(url).hostname or "") in LOOPBACK_HOSTS
+        return is_loopback_host(urlsplit(url).hostname or "")
     except ValueError:
         return False
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def has_userinfo(url: str) -> bool:
+    """True when ``url`` (scheme://...) carries ``user[:password]@`` before its host."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return False
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
+
+
+def endpoint(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of ``url``: scheme and host lower-cased, IPv6 without brackets, the port
+    explicit or the scheme's default (None when neither). Raises ``ValueError`` for a URL without a
+    host or with an invalid port."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValueError("the URL has no host")
+    port = parts.port  # raises ValueError for a port that is not a number in 0..65535
+    scheme = parts.scheme.lower()
+    return scheme, host, port if port is not None else DEFAULT_PORTS.get(scheme)
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for this machine's names and addresses (127.0.0.0/8, ::1, localhost)."""
+    host = host.lower().strip("[]")
+    if host in LOOPBACK_HOSTS:
+        return True
+    octets = host.split(".")
+    return len(octets) == 4 and octets[0] == "127" and all(o.isdigit() and int(o) < 256 for o in octets)

@@ -5,7 +5,10 @@ engine, previews, commands -- goes through, answering ``CatalogLookup``) and the
 ``fetch_versions``, which dispatches on the ExtensionType's ``spec.chart.repository``:
 ``http(s)://`` -> ``catalog.http`` (index.yaml, conditional GET), ``oci://`` -> ``catalog.oci``
 (registry tags list), anything else -> ``catalog.local`` (a directory relative to the source root).
-Re-exports ``ChartVersion``, ``RepoCredentials``, ``IndexCache``, ``repository_kind`` and ``sanitize_url``.
+``catalog.download`` fetches chart archives (HTTP with the index digest, OCI manifest + blob) into the
+chart cache; ``catalog.credentials``/``credentials_file`` bind credentials to hosts (docs/credentials.md).
+Re-exports ``ChartVersion``, ``RepoCredentials``, ``CredentialStore``, ``load_credentials``,
+``ChartDownloader``, ``IndexCache``, ``repository_kind`` and ``sanitize_url``.
 Must not: resolve versions (``controller.models.resolution`` does), spawn helm, or log credentials.
 """
 
@@ -13,7 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controller.catalog.credentials import RepoCredentials
+from controller.catalog.credentials import CredentialStore, RepoCredentials
+from controller.catalog.credentials_file import load_credentials
+from controller.catalog.download import ChartDownloader
 from controller.catalog.http import IndexCache, fetch_http_versions
 from controller.catalog.index import ChartVersion
 from controller.catalog.local import fetch_local_index
@@ -24,10 +29,13 @@ from controller.urls import sanitize_url
 __all__ = [
     "CatalogLookup",
     "CatalogService",
+    "ChartDownloader",
     "ChartVersion",
+    "CredentialStore",
     "IndexCache",
     "RepoCredentials",
     "fetch_versions",
+    "load_credentials",
     "repository_kind",
     "sanitize_url",
 ]
@@ -38,7 +46,7 @@ def fetch_versions(
     chart: str,
     *,
     repo_root: Path,
-    credentials: RepoCredentials | None = None,
+    credentials: CredentialStore | None = None,
     cache: IndexCache | None = None,
 ) -> list[ChartVersion]:
     """Every published version of ``chart`` in ``repository`` (unordered for HTTP/local indexes).

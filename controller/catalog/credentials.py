@@ -1,26 +1,31 @@
-"""Credentials for chart repositories and OCI registries.
+"""Credentials for chart repositories and OCI registries, each bound to one host.
 
-Owns: ``RepoCredentials`` (basic auth or a bearer token) and reading them from the environment:
-``EXTCTL_REPO_USERNAME``/``EXTCTL_REPO_PASSWORD``/``EXTCTL_REPO_TOKEN``, or the ``..._FILE``
-variants naming a file that holds the value (Kubernetes Secret volumes). Every secret value read is
-registered with the log redactor.
-Must not: put a password or token into ``repr``, logs or error messages (errors name the variable
-or the file, never the value), or talk to the network.
+Owns: ``RepoCredentials`` (one basic or bearer credential), ``Binding`` (a credential bound to a host,
+an optional port and an optional path prefix -- an HTTP path or an OCI repository prefix -- plus the
+``insecure`` flag) and ``CredentialStore``, which answers "which credential, if any, goes with this
+request": the binding whose host and port match and whose prefix is the longest segment-wise prefix
+of the path (an explicit port beats none at equal prefix length). The same rule serves indexes,
+chart archives, OCI tags, manifests and blobs. A credential goes over plain http only to a loopback
+host or a binding marked ``insecure``; anything else is refused with an error naming the binding.
+Every secret is registered with the log redactor when the credential is made.
+Must not: read files or the environment (``catalog.credentials_file`` does), talk to the network, or
+put a password or token into ``repr``, logs or messages (errors name the binding and where it was
+configured, never a value).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
+from urllib.parse import urlsplit
 
-from controller.errors import CatalogAuthError
+from controller.errors import CatalogAuthError, CredentialsInvalid
 from controller.logs import register_secret
+from controller.urls import endpoint, is_loopback_host, sanitize_url
 
-ENV_PREFIX = "EXTCTL_REPO"
+DOCS = "docs/credentials.md"
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,9 @@ class RepoCredentials:
         for secret in (self.password, self.token):
             if secret:
                 register_secret(secret)
+        header = self.basic_header()
+        if header:
+            register_secret(header.split(" ", 1)[1])
 
     @property
     def has_basic(self) -> bool:
@@ -75,42 +83,121 @@ class RepoCredentials:
             return "a bearer token"
         return f"basic credentials for user {self.username!r}"
 
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, prefix: str = ENV_PREFIX) -> RepoCredentials | None:
-        """Credentials from ``<prefix>_USERNAME``/``_PASSWORD``/``_TOKEN`` (or ``..._FILE``); None if unset."""
-        env = os.environ if environ is None else environ
-        username = _read(env, f"{prefix}_USERNAME")
-        password = _read(env, f"{prefix}_PASSWORD")
-        token = _read(env, f"{prefix}_TOKEN")
-        if not (username or password or token):
+
+def prefix_segments(path: str) -> tuple[str, ...]:
+    """``/a//b/`` -> ``("a", "b")``: the segments a path prefix is compared by."""
+    return tuple(segment for segment in path.split("/") if segment)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One credential bound to ``host`` (lower-case), ``port`` (None: every port) and a path prefix."""
+
+    host: str
+    port: int | None
+    prefix: tuple[str, ...]
+    credentials: RepoCredentials = field(repr=False)
+    insecure: bool = False
+    origin: str = ""  # where it was configured, for messages: "credentials file X, credentials[2]"
+
+    @property
+    def label(self) -> str:
+        """``host[:port][/prefix]`` as the user wrote it (normalised)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        where = f"{host}:{self.port}" if self.port is not None else host
+        return where + ("/" + "/".join(self.prefix) if self.prefix else "")
+
+    def matches_host(self, host: str, port: int | None) -> bool:
+        return self.host == host.lower() and (self.port is None or self.port == port)
+
+    def matches(self, host: str, port: int | None, path: str) -> bool:
+        segments = prefix_segments(path)
+        return self.matches_host(host, port) and segments[: len(self.prefix)] == self.prefix
+
+    def allows(self, scheme: str, host: str) -> bool:
+        """May this credential travel over ``scheme`` to ``host``? https always; http only to a
+        loopback host or when the binding is marked ``insecure``."""
+        return scheme == "https" or (scheme == "http" and (is_loopback_host(host) or self.insecure))
+
+    def specificity(self) -> tuple[int, int]:
+        return len(self.prefix), 1 if self.port is not None else 0
+
+
+class CredentialStore:
+    """The configured bindings; an empty store sends no credential anywhere."""
+
+    def __init__(self, bindings: Iterable[Binding] = ()) -> None:
+        self.bindings: tuple[Binding, ...] = tuple(bindings)
+        seen: dict[tuple[str, int | None, tuple[str, ...]], Binding] = {}
+        for binding in self.bindings:
+            key = (binding.host, binding.port, binding.prefix)
+            first = seen.get(key)
+            if first is not None:
+                raise CredentialsInvalid(
+                    f"{binding.origin}: host {binding.label!r} is already bound by {first.origin}",
+                    hint=f"keep one entry per host, port and path prefix ({DOCS})",
+                )
+            seen[key] = binding
+
+    def __bool__(self) -> bool:
+        return bool(self.bindings)
+
+    def __repr__(self) -> str:
+        return f"CredentialStore({[b.label for b in self.bindings]!r})"
+
+    # ------------------------------------------------------------------------------ lookups
+    def binding(self, host: str, port: int | None, path: str) -> Binding | None:
+        """The most specific binding for ``host:port`` and ``path`` (longest prefix, then explicit port)."""
+        found = [b for b in self.bindings if b.matches(host, port, path)]
+        return max(found, key=Binding.specificity) if found else None
+
+    def for_endpoint(self, scheme: str, host: str, port: int | None, path: str, *, what: str) -> RepoCredentials | None:
+        """The credential to send to ``scheme://host:port`` for ``path``, or None. A binding that
+        matches but may not travel over ``scheme`` raises ``CatalogAuthError`` naming the binding
+        (``what`` names the request for the message, without credentials)."""
+        binding = self.binding(host, port, path)
+        if binding is None:
             return None
-        if token and (username or password):
+        if not binding.allows(scheme, host):
             raise CatalogAuthError(
-                f"both {prefix}_TOKEN and {prefix}_USERNAME/{prefix}_PASSWORD are set",
-                hint=f"set either {prefix}_TOKEN or {prefix}_USERNAME and {prefix}_PASSWORD (or their _FILE variants)",
+                f"the credentials for {binding.label} ({binding.origin}) are only sent over https, and {what} "
+                "is plain http",
+                hint=f"use an https:// URL, or mark the entry 'insecure: true' if the network is trusted ({DOCS})",
             )
-        if password and not username:
-            raise CatalogAuthError(
-                f"{prefix}_PASSWORD is set but {prefix}_USERNAME is not",
-                hint=f"set {prefix}_USERNAME (or {prefix}_USERNAME_FILE) as well",
-            )
-        return cls(username=username, password=password, token=token)
+        return binding.credentials
 
+    def for_url(self, url: str, *, what: str | None = None) -> RepoCredentials | None:
+        """The credential for an http(s) URL (matched on its path), or None."""
+        try:
+            scheme, host, port = endpoint(url)
+        except ValueError:
+            return None
+        return self.for_endpoint(scheme, host, port, urlsplit(url).path, what=what or sanitize_url(url))
 
-def _read(env: Mapping[str, str], name: str) -> str | None:
-    direct = env.get(name)
-    file_name = env.get(f"{name}_FILE")
-    if direct and file_name:
-        raise CatalogAuthError(f"both {name} and {name}_FILE are set", hint=f"set only one of {name} and {name}_FILE")
-    if direct:
-        return direct
-    if not file_name:
-        return None
-    try:
-        value = Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise CatalogAuthError(
-            f"cannot read {name}_FILE={file_name}: {exc.strerror or exc}",
-            hint="mount the Secret at that path or fix the variable",
-        ) from exc
-    return value or None
+    def allowed_for_url(self, url: str) -> RepoCredentials | None:
+        """Like ``for_url`` but never raises: None when no binding matches or it may not travel there
+        (used on redirects, where a refused credential is simply not sent)."""
+        try:
+            scheme, host, port = endpoint(url)
+        except ValueError:
+            return None
+        binding = self.binding(host, port, urlsplit(url).path)
+        return binding.credentials if binding is not None and binding.allows(scheme, host) else None
+
+    # ------------------------------------------------------------------------------ views
+    def restricted_to_hosts(self, urls: Iterable[str]) -> CredentialStore:
+        """Only the bindings whose host (and port, when the binding names one) is named by one of
+        ``urls`` (http(s):// or oci://); local paths name no host."""
+        named: set[tuple[str, int | None]] = set()
+        for url in urls:
+            try:
+                scheme, host, port = endpoint(url.replace("oci://", "https://", 1) if url.lower().startswith(
+                    "oci://") else url)
+            except ValueError:
+                continue
+            if scheme in ("http", "https"):
+                named.add((host, port))
+        return CredentialStore(b for b in self.bindings if any(b.matches_host(h, p) for h, p in named))
+
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(secret for binding in self.bindings for secret in binding.credentials.secrets())

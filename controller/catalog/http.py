@@ -2,12 +2,13 @@
 
 Owns: GET ``<repository>/index.yaml`` with ``urllib.request`` (no third-party HTTP client), the
 conditional GET (``If-None-Match`` / ``If-Modified-Since`` from the cached ETag / Last-Modified), the
-in-memory ``IndexCache`` (TTL; its clock is injected), sending basic or bearer credentials, and
+in-memory ``IndexCache`` (TTL; its clock is injected), sending the basic or bearer credential bound to
+the index URL (``CredentialStore.for_url``; never one written into the URL: that is refused), and
 mapping every failure to ``CatalogError`` (down, 5xx), ``CatalogAuthError`` (401/403),
 ``CatalogRepositoryNotFound`` (404), ``ChartNotFound`` (chart not in the index) or
 ``CatalogIndexInvalid`` (malformed index).
 Must not: spawn helm, put credentials into logs, errors or the cache key in clear (URLs are shown
-only through ``sanitize_url``), forward credentials across redirects, or serve stale data when
+only through ``sanitize_url``), forward credentials to another host on a redirect, or serve stale data when
 the repository fails (a failure is raised; falling back to the last good copy is
 ``controller.catalog.service``'s decision).
 """
@@ -17,16 +18,14 @@ from __future__ import annotations
 import socket
 import threading
 import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from email.message import Message
 
 import structlog
 
-from controller import __version__
-from controller.catalog.credentials import RepoCredentials
+from controller.catalog.credentials import DOCS, CredentialStore, RepoCredentials
 from controller.catalog.index import ChartVersion, parse_index
+from controller.catalog.transport import Reauthorize, http_get
 from controller.errors import (
     CatalogAuthError,
     CatalogError,
@@ -35,17 +34,16 @@ from controller.errors import (
     ChartNotFound,
 )
 from controller.logs import redact_text
-from controller.urls import join_url_path, sanitize_url, split_userinfo
+from controller.urls import has_userinfo, join_url_path, sanitize_url
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 15.0
 DEFAULT_TTL_SECONDS = 300.0
 MAX_INDEX_BYTES = 64 * 1024 * 1024
-USER_AGENT = f"extctl/{__version__}"
 CREDENTIALS_HINT = (
-    "give the controller credentials with EXTCTL_REPO_USERNAME and EXTCTL_REPO_PASSWORD, or EXTCTL_REPO_TOKEN "
-    "(or the *_FILE variants pointing at mounted Secret files)"
+    "bind credentials to this host in the credentials file (--repo-credentials FILE) or with EXTCTL_REPO_HOST plus "
+    f"EXTCTL_REPO_USERNAME and EXTCTL_REPO_PASSWORD_FILE, or EXTCTL_REPO_TOKEN_FILE ({DOCS})"
 )
 
 
@@ -103,21 +101,31 @@ class IndexCache:
 
 
 def index_url(repository: str) -> str:
-    """``<repository>/index.yaml`` (userinfo kept; strip it with ``split_userinfo`` before sending)."""
+    """``<repository>/index.yaml``."""
     return join_url_path(repository, "index.yaml")
 
 
+def refuse_userinfo(repository: str) -> None:
+    """Credentials written into a repository URL are never used: they belong in the credentials file."""
+    if has_userinfo(repository):
+        raise CatalogAuthError(
+            f"chart repository {sanitize_url(repository)} is written with credentials in its URL (user:password@); "
+            "extctl does not use credentials from URLs",
+            hint=f"remove them from spec.chart.repository and bind them to the host instead ({DOCS})",
+        )
+
+
 def _request_target(
-    repository: str, credentials: RepoCredentials | None
+    repository: str, credentials: CredentialStore | None
 ) -> tuple[str, RepoCredentials | None, tuple[str, str]]:
-    """The index URL without userinfo, the credentials to send (userinfo if none given), the cache key."""
-    url, url_user, url_password = split_userinfo(index_url(repository))
-    if credentials is None and url_user is not None:
-        credentials = RepoCredentials(username=url_user, password=url_password)
-    return url, credentials, (url, credentials.fingerprint() if credentials else "")
+    """The index URL, the credential bound to it (if any) and the cache key."""
+    refuse_userinfo(repository)
+    url = index_url(repository)
+    bound = credentials.for_url(url, what=f"chart repository {sanitize_url(repository)}") if credentials else None
+    return url, bound, (url, bound.fingerprint() if bound else "")
 
 
-def index_cache_key(repository: str, credentials: RepoCredentials | None = None) -> tuple[str, str]:
+def index_cache_key(repository: str, credentials: CredentialStore | None = None) -> tuple[str, str]:
     """The ``IndexCache`` key ``fetch_index_text`` uses for ``repository`` (no credentials in clear)."""
     return _request_target(repository, credentials)[2]
 
@@ -125,41 +133,31 @@ def index_cache_key(repository: str, credentials: RepoCredentials | None = None)
 def fetch_index_text(
     repository: str,
     *,
-    credentials: RepoCredentials | None = None,
+    credentials: CredentialStore | None = None,
     cache: IndexCache | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> str:
-    """The repository's index.yaml text, from the cache while fresh, else by (conditional) GET."""
-    url, credentials, key = _request_target(repository, credentials)
+    """The repository's index.yaml text, from the cache while fresh, else by (conditional) GET. Only
+    the credential bound to the index URL is sent, and on a redirect only to the same host."""
+    url, bound, key = _request_target(repository, credentials)
     safe = sanitize_url(repository)
-    secrets = credentials.secrets() if credentials else ()
+    secrets = bound.secrets() if bound else ()
 
     cached = cache.get(key) if cache else None
     if cache and cached and cache.is_fresh(cached):
         log.debug("catalog.index.cache_hit", repository=safe)
         return cached.text
 
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/x-yaml, */*"})  # noqa: S310 - the scheme is checked by the caller: only http(s) repositories reach this module
-    auth = credentials.authorization() if credentials else None
-    if auth:
-        # Unredirected: a redirect to another host must not receive our credentials.
-        request.add_unredirected_header("Authorization", auth)
+    headers = {"Accept": "application/x-yaml, */*"}
     if cached and cached.etag:
-        request.add_header("If-None-Match", cached.etag)
+        headers["If-None-Match"] = cached.etag
     if cached and cached.last_modified:
-        request.add_header("If-Modified-Since", cached.last_modified)
-
+        headers["If-Modified-Since"] = cached.last_modified
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - see above
-            body: bytes = response.read(MAX_INDEX_BYTES + 1)
-            headers: Message = response.headers
-            status = int(response.status)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 304 and cache is not None and cached is not None:
-            cache.put(key, replace(cached, validated_at=cache.now()))
-            log.debug("catalog.index.not_modified", repository=safe)
-            return cached.text
-        raise _http_error(exc.code, exc.reason, safe, credentials) from exc
+        response = http_get(url, authorization=bound.authorization() if bound else None, timeout=timeout,
+                            limit=MAX_INDEX_BYTES, headers=headers, reauthorize=_reauthorize(credentials))
+    except TimeoutError as exc:
+        raise _timeout_error(safe, timeout) from exc
     except urllib.error.URLError as exc:
         reason = exc.reason
         if isinstance(reason, (TimeoutError, socket.timeout)):
@@ -169,15 +167,19 @@ def fetch_index_text(
             f"chart repository {safe} is unreachable: {detail}",
             hint="check spec.chart.repository and that the repository is up; extctl retries with backoff",
         ) from exc
-    except TimeoutError as exc:
-        raise _timeout_error(safe, timeout) from exc
     except OSError as exc:
         detail = redact_text(str(exc.strerror or exc), secrets)
         raise CatalogError(
             f"reading index.yaml from chart repository {safe} failed: {detail}",
             hint="extctl retries with backoff; check the repository if this persists",
         ) from exc
-
+    if response.status == 304 and cache is not None and cached is not None:
+        cache.put(key, replace(cached, validated_at=cache.now()))
+        log.debug("catalog.index.not_modified", repository=safe)
+        return cached.text
+    if response.status != 200:
+        raise _http_error(response.status, response.reason, safe, bound)
+    body = response.body
     if len(body) > MAX_INDEX_BYTES:
         raise CatalogIndexInvalid(
             f"index.yaml of chart repository {safe} is larger than {MAX_INDEX_BYTES // (1024 * 1024)} MiB",
@@ -196,20 +198,32 @@ def fetch_index_text(
             CachedIndex(
                 url=url,
                 text=text,
-                etag=headers.get("ETag"),
-                last_modified=headers.get("Last-Modified"),
+                etag=response.headers.get("etag"),
+                last_modified=response.headers.get("last-modified"),
                 validated_at=cache.now(),
             ),
         )
-    log.debug("catalog.index.fetched", repository=safe, status=status, bytes=len(body))
+    log.debug("catalog.index.fetched", repository=safe, status=response.status, bytes=len(body))
     return text
+
+
+def _reauthorize(credentials: CredentialStore | None) -> Reauthorize | None:
+    """On a same-host redirect: the credential bound to the new URL, if it may travel there."""
+    if credentials is None:
+        return None
+
+    def authorization(url: str) -> str | None:
+        bound = credentials.allowed_for_url(url)
+        return bound.authorization() if bound else None
+
+    return authorization
 
 
 def fetch_http_versions(
     repository: str,
     chart: str,
     *,
-    credentials: RepoCredentials | None = None,
+    credentials: CredentialStore | None = None,
     cache: IndexCache | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
 ) -> list[ChartVersion]:
@@ -258,7 +272,7 @@ def _http_error(code: int, reason: object, safe: str, credentials: RepoCredentia
             )
         return CatalogAuthError(
             f"chart repository {safe} rejected {credentials.describe()} ({status})",
-            hint="check the username/password or token the controller is given (EXTCTL_REPO_*)",
+            hint="check the username/password or token bound to this host (credentials file or EXTCTL_REPO_*)",
         )
     if code in (404, 410):
         return CatalogRepositoryNotFound(

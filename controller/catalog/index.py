@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from controller.errors import CatalogIndexInvalid
 
@@ -39,6 +39,9 @@ def parse_index(text: str, source_label: str) -> dict[str, list[ChartVersion]]:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source_label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source_label
         raise CatalogIndexInvalid(f"{where}: malformed index.yaml: {exc.problem or exc.context}") from exc
+    except (YAMLError, ValueError, TypeError, RecursionError) as exc:  # e.g. a control character (ReaderError)
+        detail = " ".join(str(exc).split("\n")[0].split()) if isinstance(exc, YAMLError) else type(exc).__name__
+        raise CatalogIndexInvalid(f"{source_label}: malformed index.yaml: {detail}") from exc
     entries: Any = (document.get("entries") or {}) if isinstance(document, dict) else None
     if not isinstance(entries, dict):
         raise CatalogIndexInvalid(

@@ -1,16 +1,18 @@
 """Local-directory chart repositories: ``index.yaml`` plus ``.tgz`` files inside the source tree.
 
 Owns: reading such a repository (offline and air-gapped use) given the source root and the
-ExtensionType's relative ``repository`` path, and locating a version's archive. Must not: follow a
-path outside the source root, fetch over the network, or resolve versions.
+ExtensionType's relative ``repository`` path, and locating a version's archive, confined to the
+repository directory (absolute URLs, ``..`` and symlinks out are refused with a located error).
+Must not: follow a path outside the source root or the repository directory, fetch over the
+network, or resolve versions.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from controller.catalog.index import ChartVersion, parse_index
-from controller.errors import ChartNotFound, LocalRepositoryMissing
+from controller.errors import CatalogIndexInvalid, ChartNotFound, LocalRepositoryMissing
 
 INDEX_FILE = "index.yaml"
 
@@ -47,15 +49,40 @@ def fetch_local_index(repo_root: Path, repository: str, chart: str) -> list[Char
     return charts[chart]
 
 
-def local_chart_archive(repo_root: Path, repository: str, chart_version: ChartVersion) -> Path:
-    """The ``.tgz`` of ``chart_version`` inside the local repository (its first relative URL)."""
+def local_chart_archive(repo_root: Path, repository: str, chart_version: ChartVersion, *,
+                        chart: str | None = None) -> Path:
+    """The ``.tgz`` of ``chart_version`` inside the local repository: its first index URL (helm's rule),
+    or ``<chart>-<version>.tgz`` when the index lists none. A URL that is absolute (a path or a URL with
+    a scheme), contains ``..`` or resolves outside the repository directory (symlinks followed) is
+    refused with ``CatalogIndexInvalid`` naming the index, chart and version, before anything is read."""
     directory = local_repository_dir(repo_root, repository)
-    for url in chart_version.urls:
-        if "://" not in url:
-            archive = (directory / url).resolve()
-            if archive.is_relative_to(directory) and archive.is_file():
-                return archive
-    raise ChartNotFound(
-        f"version {chart_version.version} has no archive inside local repository {repository!r}",
-        hint="re-run 'helm package' and 'helm repo index' for this chart",
-    )
+    name = chart or "chart"
+    where = f"{repository.rstrip('/')}/{INDEX_FILE}: {name} {chart_version.version}"
+    url = chart_version.urls[0] if chart_version.urls else f"{name}-{chart_version.version}.tgz"
+    problem = _unsafe_reference(url)
+    if problem is None:
+        candidate = (directory / url).resolve()
+        if not candidate.is_relative_to(directory):
+            problem = "resolves outside the repository directory (through a symlink)"
+    if problem is not None:
+        raise CatalogIndexInvalid(
+            f"{where}: archive URL {url!r} {problem}; a local repository may only list archives inside itself",
+            hint=f"regenerate the index with 'helm repo index {repository}' (relative file names) and commit it",
+        )
+    if not candidate.is_file():
+        raise ChartNotFound(
+            f"{where}: archive {url!r} is not in local repository {repository!r}",
+            hint="re-run 'helm package' and 'helm repo index' for this chart and commit the archive",
+        )
+    return candidate
+
+
+def _unsafe_reference(url: str) -> str | None:
+    """Why ``url`` may not name a file of a local repository, or None."""
+    if not url or "\0" in url:
+        return "is empty or holds a NUL byte"
+    if "://" in url or url.startswith(("/", "\\")) or (len(url) > 1 and url[1] == ":"):
+        return "is absolute"
+    if ".." in PurePosixPath(url.replace("\\", "/")).parts:
+        return "contains '..'"
+    return None

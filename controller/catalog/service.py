@@ -5,7 +5,8 @@ for remote repositories, and nothing else does either. http(s) indexes go throug
 (fresh for the TTL, then revalidated with a conditional GET; one index serves every chart of its
 repository, parsed once per change); OCI tag lists are cached per chart for the same TTL. When a
 remote repository fails, the last good versions of that chart are served as *stale* with their age
-and the error; with no good copy the lookup is *unavailable*. Local-directory repositories come with
+and the error; with no good copy the lookup is *unavailable*. ``credentials`` is the host-bound
+``CredentialStore``: every request gets only the credential bound to its own URL. Local-directory repositories come with
 the source revision: they are re-read on every lookup and never cached or served stale. The clock is
 injected (``time.monotonic`` in production).
 Must not: resolve versions, log warnings (callers decide what a stale or unavailable catalog means
@@ -23,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from controller.catalog.credentials import RepoCredentials
+from controller.catalog.credentials import CredentialStore
 from controller.catalog.http import (
     IndexCache,
     fetch_index_text,
@@ -83,7 +84,7 @@ class CatalogService:
     def __init__(
         self,
         *,
-        credentials: RepoCredentials | None,
+        credentials: CredentialStore | None,
         clock: Callable[[], float],
         ttl_s: float = DEFAULT_TTL_SECONDS,
     ) -> None:

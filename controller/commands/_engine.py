@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.apply import Executor
-from controller.catalog import CatalogService, RepoCredentials
+from controller.apply import ChartDownloads, Executor
+from controller.catalog import CatalogService
+from controller.commands._credentials import add_credentials_option, repository_credentials
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
 from controller.helm import HelmClient, HelmRunner, HelmSettings
@@ -47,6 +48,7 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-dir", type=Path, default=Path(_env_default("EXTCTL_CACHE_DIR",
                        str(Path.home() / ".cache" / "extctl")) or "."),
                        help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+    add_credentials_option(parser)
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -123,9 +125,8 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
                          auth=GitAuth.from_env(os.environ))
     helm_settings = HelmSettings.from_env(
         timeout_s=args.helm_timeout, server_side=args.helm_server_side,
-        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context,
-        chart_cache_dir=str(Path(args.cache_dir) / "charts"))
-    credentials = RepoCredentials.from_env()
+        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context)
+    credentials = repository_credentials(args)
     settings = ReconcileSettings(
         concurrency=max(1, args.concurrency), offline=mode == "offline", instance=args.instance,
         remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
@@ -136,19 +137,22 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
     parse_cache = ParseCache(Path(args.cache_dir) / "manifests")
     if mode == "offline":
         parts = EngineParts(source, catalog, NullObserver(), NullStateStore(), OfflineProtectedReader(),
-                            credentials=credentials, parse_cache=parse_cache)
+                            parse_cache=parse_cache)
         return Engine(parts, settings)
     from controller.cluster import KubeCluster  # noqa: PLC0415 - the kubernetes client costs 0.5 s to import
 
     cluster = KubeCluster(kube_context=args.kube_context)
     cluster.check_config()
-    helm = HelmClient(HelmRunner(helm_settings))
+    # Remote charts are downloaded by extctl (host-bound credentials, digest-verified) into the chart cache;
+    # helm only ever gets a local archive.
+    helm = HelmClient(HelmRunner(helm_settings),
+                      charts=ChartDownloads(credentials, Path(args.cache_dir) / "charts") if mode == "apply" else None)
     store = StateStore(cluster, namespace=settings.system_namespace, instance=settings.instance, reset=settings.reset)
     applying = mode == "apply"
     parts = EngineParts(
         source, catalog, ReleaseObserver(helm, concurrency=settings.concurrency),
         store if applying else NullStateStore(store),
         ProtectedSettingsReader(cluster, system_namespace=settings.system_namespace, create_key=applying),
-        executor=Executor(helm, cluster) if applying else None, credentials=credentials,
+        executor=Executor(helm, cluster) if applying else None,
         helm_calls=lambda: helm.runner.calls, parse_cache=parse_cache)
     return Engine(parts, settings)

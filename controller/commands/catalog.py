@@ -1,7 +1,8 @@
 """`extctl catalog versions TYPE --source PATH [--train NAME]`: what a type's chart repository offers.
 
 Owns: the ``catalog`` command group, ``catalog_service`` (the read-only commands' ``CatalogService``,
-with repository credentials from the environment) and ``chart_versions`` (one type's chart versions
+with the host-bound repository credentials of ``--repo-credentials``/``EXTCTL_REPO_*``) and
+``chart_versions`` (one type's chart versions
 from local-directory, http(s) and oci repositories). Must not: implement fetching, caching or
 version ordering itself.
 """
@@ -14,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import CatalogService, ChartVersion, RepoCredentials
+from controller.catalog import CatalogService, ChartVersion, load_credentials
+from controller.commands._credentials import add_credentials_option
 from controller.commands.validate import load_or_report
 from controller.errors import PermanentError
 from controller.models.manifests import ChartRef, ExtensionType, ManifestSet
@@ -37,19 +39,20 @@ def register(subparsers: Any) -> None:
     versions.add_argument("--source", type=Path, default=Path("."), help="source directory (default: .)")
     versions.add_argument("--train", help="only versions this release train admits (case-insensitive)")
     versions.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    add_credentials_option(versions)
     versions.set_defaults(handler=run_versions)
 
 
-def catalog_service() -> CatalogService:
-    """The catalog for one command run, with credentials from ``EXTCTL_REPO_*`` (raises
-    ``CatalogAuthError`` when those are contradictory or unreadable)."""
-    return CatalogService(credentials=RepoCredentials.from_env(), clock=time.monotonic)
+def catalog_service(credentials_file: Path | None = None) -> CatalogService:
+    """The catalog for one command run, with the credentials file and ``EXTCTL_REPO_*`` (raises
+    ``CredentialsInvalid`` when those are contradictory or unreadable)."""
+    return CatalogService(credentials=load_credentials(credentials_file), clock=time.monotonic)
 
 
-def chart_versions(repo_root: Path, chart: ChartRef) -> list[ChartVersion]:
+def chart_versions(repo_root: Path, chart: ChartRef, credentials_file: Path | None = None) -> list[ChartVersion]:
     """Every published version of ``chart``: local paths are read from the source tree, http(s)/oci
     repositories through the catalog service; raises the ``CatalogError`` when the repository fails."""
-    return catalog_service().versions(chart.repository, chart.name, repo_root=repo_root)
+    return catalog_service(credentials_file).versions(chart.repository, chart.name, repo_root=repo_root)
 
 
 def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
@@ -66,7 +69,7 @@ def run_versions(args: argparse.Namespace) -> int:
     if manifests is None:
         return 1
     extension_type = find_type(manifests, args.type)
-    published = chart_versions(source, extension_type.chart)
+    published = chart_versions(source, extension_type.chart, args.repo_credentials)
     details = {chart_version.version: chart_version for chart_version in published}
     tags = [chart_version.version for chart_version in published]
     if args.train is not None:

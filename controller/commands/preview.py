@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from controller.catalog import RepoCredentials
+from controller.commands._credentials import add_credentials_option, repository_credentials
 from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_engine
 from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
@@ -72,6 +72,7 @@ def register(subparsers: Any) -> None:
                              "GITHUB_TOKEN)")
     parser.add_argument("--github-api-url", default=None, help="API base URL (default: $GITHUB_API_URL or "
                         "https://api.github.com)")
+    add_credentials_option(parser)
     add_log_options(parser)
     parser.set_defaults(handler=run)
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     request = PreviewRequest(
         source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
         instance=args.instance, concurrency=max(1, args.concurrency), auth=GitAuth.from_env(os.environ),
-        credentials=RepoCredentials.from_env())
+        credentials=repository_credentials(args))
     # helm only renders here (``helm template``): it gets no kubeconfig, even with --cluster, so a chart's
     # ``lookup`` stays empty. --cluster reads releases through the engine's own helm client.
     helm = HelmClient(HelmRunner(HelmSettings.from_env(timeout_s=args.helm_timeout, cluster_access=False)))

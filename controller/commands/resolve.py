@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.catalog import CatalogLookup
+from controller.commands._credentials import add_credentials_option
 from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
 from controller.errors import ExtctlError
@@ -48,6 +49,7 @@ def register(subparsers: Any) -> None:
         help="treat extension NAME as installed at VERSION (repeatable) to see upgrade decisions",
     )
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    add_credentials_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -63,19 +65,22 @@ def parse_installed(pairs: list[str], manifests: ManifestSet) -> dict[str, str]:
     return installed
 
 
-def lookup_charts(source: Path, manifests: ManifestSet) -> dict[ChartRef, CatalogLookup | ExtctlError]:
+def lookup_charts(source: Path, manifests: ManifestSet,
+                  credentials_file: Path | None = None) -> dict[ChartRef, CatalogLookup | ExtctlError]:
     """The catalog lookup of every chart an extension uses (each repository read once); when the
     repository credentials cannot even be read, that error stands for every chart."""
     charts = {manifests.type_of(extension).chart for extension in manifests.extensions.values()}
     try:
-        found = catalog_service().lookup_many(((c.repository, c.name) for c in charts), repo_root=source)
+        found = catalog_service(credentials_file).lookup_many(((c.repository, c.name) for c in charts),
+                                                              repo_root=source)
     except ExtctlError as exc:
         return dict.fromkeys(charts, exc)
     return {chart: found[(chart.repository, chart.name)] for chart in charts}
 
 
-def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str]) -> list[ExtensionResolution]:
-    lookups = lookup_charts(source, manifests)
+def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str],
+                credentials_file: Path | None = None) -> list[ExtensionResolution]:
+    lookups = lookup_charts(source, manifests, credentials_file)
     results = []
     for extension in manifests.extensions.values():
         extension_type = manifests.type_of(extension)
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     manifests = load_or_report(source, args.output, source=str(source), extensions=[])
     if manifests is None:
         return 1
-    results = resolve_all(source, manifests, parse_installed(args.installed, manifests))
+    results = resolve_all(source, manifests, parse_installed(args.installed, manifests), args.repo_credentials)
     failed = [result for result in results if result.error is not None]
     if args.output == "json":
         print(json.dumps({"source": str(source), "extensions": [as_json(r) for r in results]}, indent=2))

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import structlog
 
 from controller.apply import Executor, chart_locator, run_plan
-from controller.catalog import ChartVersion, RepoCredentials
+from controller.catalog import ChartVersion
 from controller.errors import ClusterError, ExtctlError, HelmError, ManifestError, SourceError
 from controller.helm import ReleaseRequest
 from controller.logs import get_logger
@@ -113,7 +113,6 @@ class EngineParts:
     store: StateStore | NullStateStore
     protected: Protected
     executor: Executor | None = None  # None: the pass can only plan
-    credentials: RepoCredentials | None = None
     helm_calls: Callable[[], int] = lambda: 0
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
 
@@ -346,8 +345,7 @@ class Engine:
             assert desired is not None  # noqa: S101 - checked above
             chart = chart_locator(
                 desired.chart, desired.version, repo_root=current.snapshot.repo_root,
-                chart_versions=current.chart_versions.get((desired.chart.repository, desired.chart.name), ()),
-                credentials=self.parts.credentials)
+                chart_versions=current.chart_versions.get((desired.chart.repository, desired.chart.name), ()))
             return ReleaseRequest(name=desired.release_name, namespace=desired.namespace, chart=chart,
                                   values=desired.values,
                                   labels=desired.labels(current.snapshot.revision, self.settings.instance))

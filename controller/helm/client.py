@@ -2,9 +2,10 @@
 
 Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators),
 passing values through a 0600 file in a private 0700 directory that is always removed, so values
-(protected settings included) never appear on a command line, and the chart archive cache: a chart
-from a repository or registry is pulled once per (repository, chart, version, digest) and installed
-from the local archive, so a settings change still applies while the repository is down.
+(protected settings included) never appear on a command line, and handing helm only local chart
+archives: a remote ``ChartLocator`` goes through the injected ``ChartFetcher`` first (extctl downloads
+and verifies it into the chart cache), so helm never receives a repository URL, a username or a
+password on its argv and never contacts a chart repository itself.
 helm's JSON output is read by ``parse_json_output`` only (``HelmOutputInvalid`` when it is not JSON of the
 expected shape).
 Must not: decide which action to take, retry, or record status.
@@ -13,7 +14,6 @@ Must not: decide which action to take, retry, or record status.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -21,9 +21,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from controller.errors import HelmError, HelmOutputInvalid
+from controller.errors import HelmError, HelmOutputInvalid, InternalError
 from controller.helm.runner import HelmResult, HelmRunner
 
 JsonObject = dict[str, Any]
@@ -74,30 +74,32 @@ def _json_type(value: Any) -> str:
 
 @dataclass(frozen=True)
 class ChartLocator:
-    """Where helm gets the chart: a local ``.tgz`` path, ``oci://…`` reference, or ``name`` + ``repo_url``."""
+    """A chart: a local ``.tgz`` path (``ref``), or a remote chart (``ref`` is its name in ``repository``,
+    with the index ``urls`` and ``digest`` when known) that a ``ChartFetcher`` must download first.
+    There is no field for credentials: helm never receives one."""
 
     ref: str
     version: str
-    repo_url: str | None = None
-    username: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    plain_http: bool = False
+    repository: str | None = None  # http(s):// or oci:// for a remote chart; None for a local archive
+    urls: tuple[str, ...] = ()
     digest: str | None = None  # sha256 of the archive, from the repository index, when known
 
     @property
     def remote(self) -> bool:
-        """A chart helm downloads (repository or OCI registry), not a local archive."""
-        return self.repo_url is not None or self.ref.startswith("oci://")
+        """A chart that must be downloaded (by extctl, never by helm) before helm may use it."""
+        return self.repository is not None
 
     def args(self) -> list[str]:
-        argv = [self.ref, "--version", self.version]
-        if self.repo_url:
-            argv += ["--repo", self.repo_url]
-        if self.username is not None:
-            argv += ["--username", self.username, "--password", self.password or ""]
-        if self.plain_http:
-            argv.append("--plain-http")
-        return argv
+        """helm's chart arguments: a local archive path only."""
+        if self.remote:
+            raise InternalError(f"chart {self.ref} {self.version} was not downloaded before running helm")
+        return [self.ref, "--version", self.version]
+
+
+class ChartFetcher(Protocol):
+    """Turns a remote ``ChartLocator`` into a local archive (``controller.apply.ChartDownloads``)."""
+
+    async def __call__(self, chart: ChartLocator) -> ChartLocator: ...
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,10 @@ def values_file(values: Mapping[str, Any]) -> Iterator[Path]:
 class HelmClient:
     """Typed helm actions over one ``HelmRunner``."""
 
-    def __init__(self, runner: HelmRunner) -> None:
+    def __init__(self, runner: HelmRunner, *, charts: ChartFetcher | None = None) -> None:
         self.runner = runner
         self.settings = runner.settings
+        self.charts = charts
 
     def _apply_flags(self, *, validation: bool = True) -> list[str]:
         flags: list[str] = []
@@ -165,55 +168,47 @@ class HelmClient:
         data: list[JsonObject] = parse_json_output(result, "history", list, empty=[])
         return data
 
-    async def cached_chart(self, chart: ChartLocator) -> ChartLocator:
-        """``chart`` as a local archive in the chart cache, pulled on first use (unchanged without a cache).
-
-        Keyed by repository, chart, version and index digest, so a re-published version is pulled again;
-        an archive whose sha256 differs from the index digest is refused."""
-        cache = self.settings.chart_cache_dir
-        if cache is None or not chart.remote:
+    async def local_chart(self, chart: ChartLocator) -> ChartLocator:
+        """``chart`` as a local archive: remote charts go through the ``ChartFetcher`` (extctl downloads
+        and verifies them into the chart cache); helm is only ever handed a local path."""
+        if not chart.remote:
             return chart
-        key = hashlib.sha256("\0".join((chart.repo_url or "", chart.ref, chart.version, chart.digest or ""))
-                             .encode()).hexdigest()[:32]
-        directory = Path(cache) / key
-        cached = sorted(directory.glob("*.tgz")) if directory.is_dir() else []
-        if cached:
-            return ChartLocator(ref=str(cached[0]), version=chart.version)
-        Path(cache).mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".pull-", dir=cache))
-        try:
-            await self.runner.run(["pull", *chart.args(), "--destination", str(scratch)])
-            pulled = sorted(scratch.glob("*.tgz"))
-            if len(pulled) != 1:
-                raise HelmError(f"helm pull {chart.ref} {chart.version} did not produce one chart archive")
-            if chart.digest and hashlib.sha256(pulled[0].read_bytes()).hexdigest() != chart.digest.lower():
-                raise HelmError(f"chart {chart.ref} {chart.version} does not match the digest in the repository "
-                                "index; refusing to install it", reason="ChartDigestMismatch")
-            with contextlib.suppress(OSError):  # another process may have cached it meanwhile
-                scratch.rename(directory)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return ChartLocator(ref=str(directory / pulled[0].name), version=chart.version)
+        if self.charts is None:
+            raise InternalError(f"chart {chart.ref} {chart.version} is remote and no chart downloader is configured")
+        local = await self.charts(chart)
+        if local.remote:
+            raise InternalError(f"the chart downloader returned a remote chart for {chart.ref} {chart.version}")
+        return local
+
+    def install_args(self, request: ReleaseRequest, chart: ChartLocator, values: Path) -> list[str]:
+        """``helm install``'s argv (``chart`` must be local: ``ChartLocator.args`` refuses a remote one)."""
+        return ["install", request.name, *chart.args(), "-n", request.namespace,
+                "-f", str(values), "--timeout", self.settings.timeout_flag,
+                *self._apply_flags(), *self._labels(request.labels)]
+
+    def upgrade_args(self, request: ReleaseRequest, chart: ChartLocator, values: Path) -> list[str]:
+        """``helm upgrade``'s argv, with ``--reset-values``: the values file is the whole truth."""
+        return ["upgrade", request.name, *chart.args(), "-n", request.namespace,
+                "-f", str(values), "--reset-values", "--timeout", self.settings.timeout_flag,
+                "--history-max", str(self.settings.history_max),
+                *self._apply_flags(), *self._labels(request.labels)]
+
+    @staticmethod
+    def template_args(request: ReleaseRequest, chart: ChartLocator, values: Path,
+                      extra_args: Sequence[str] = ()) -> list[str]:
+        """``helm template``'s argv."""
+        return ["template", request.name, *chart.args(), "-n", request.namespace, "-f", str(values), *extra_args]
 
     async def install(self, request: ReleaseRequest) -> None:
-        chart = await self.cached_chart(request.chart)
+        chart = await self.local_chart(request.chart)
         with values_file(request.values) as path:
-            await self.runner.run([
-                "install", request.name, *chart.args(), "-n", request.namespace,
-                "-f", str(path), "--timeout", self.settings.timeout_flag,
-                *self._apply_flags(), *self._labels(request.labels),
-            ])
+            await self.runner.run(self.install_args(request, chart, path))
 
     async def upgrade(self, request: ReleaseRequest) -> None:
         """Upgrade with ``--reset-values``: the values file is the whole truth, never merged with old values."""
-        chart = await self.cached_chart(request.chart)
+        chart = await self.local_chart(request.chart)
         with values_file(request.values) as path:
-            await self.runner.run([
-                "upgrade", request.name, *chart.args(), "-n", request.namespace,
-                "-f", str(path), "--reset-values", "--timeout", self.settings.timeout_flag,
-                "--history-max", str(self.settings.history_max),
-                *self._apply_flags(), *self._labels(request.labels),
-            ])
+            await self.runner.run(self.upgrade_args(request, chart, path))
 
     async def rollback(self, name: str, namespace: str, revision: int | None = None) -> None:
         argv = ["rollback", name]
@@ -228,11 +223,9 @@ class HelmClient:
 
     async def template(self, request: ReleaseRequest, *, extra_args: Sequence[str] = ()) -> str:
         """Render the chart as ``helm install`` would, without a cluster."""
+        chart = await self.local_chart(request.chart)
         with values_file(request.values) as path:
-            result = await self.runner.run([
-                "template", request.name, *request.chart.args(), "-n", request.namespace,
-                "-f", str(path), *extra_args,
-            ])
+            result = await self.runner.run(self.template_args(request, chart, path, extra_args))
         return result.stdout
 
 

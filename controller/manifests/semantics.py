@@ -2,9 +2,10 @@
 
 Owns: building ``ExtensionType``/``Extension`` models from schema-valid documents and the semantic
 rules the schema cannot express: duplicate names and Helm release collisions, unknown types and
-trains, unsupported scopes, the version/auto-upgrade rule, ``dependsOn`` targets and cycles,
-train constraints. Every finding is a located ``ValidationIssue``. Must not: read files or the
-network, or check schema-level structure (``schema.py`` already did).
+trains, unsupported scopes, credentials written into a chart repository URL (secrets do not belong
+in Git), the version/auto-upgrade rule, ``dependsOn`` targets and cycles, train constraints. Every
+finding is a located ``ValidationIssue``. Must not: read files or the network, or check schema-level
+structure (``schema.py`` already did).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from controller.models.manifests import (
     effective_namespace,
     is_local_repository,
 )
+from controller.urls import has_userinfo, sanitize_url
 
 _CONSTRAINT_OPERATORS = ("<=", ">=", "==", "!=", "<", ">")
 ModelT = TypeVar("ModelT", ExtensionType, Extension)
@@ -198,6 +200,14 @@ class SemanticChecker:
                     f"local chart repository {repository!r} must be a path inside the repository root "
                     "(relative, without '..'), or an https://, http:// or oci:// URL",
                 )
+        elif has_userinfo(repository):
+            self._report(
+                document,
+                ["spec", "chart", "repository"],
+                f"repository URL {sanitize_url(repository)!r} carries credentials (user:password@); secrets do not "
+                "belong in Git: remove them and bind credentials to the host in the controller's credentials file "
+                "(docs/credentials.md)",
+            )
         seen: dict[str, int] = {}
         for index, train in enumerate(extension_type.release_trains):
             folded = train.name.casefold()

@@ -10,7 +10,10 @@ concurrently under a bound. Extensions that do not change are never rendered.
 Secrets: previews never read Secrets. Protected settings are passed as ``"***"`` with a digest of
 their references (a changed reference still shows as a change); rendered Secret values are hidden by
 ``controller.preview.render``; every string that leaves is scrubbed of URL userinfo and known secret
-values. Must not: apply anything, read Secrets or release values, or write outside its temp dir.
+values. Repository credentials: only those bound to hosts that base's catalog names
+(``preview.trust``); remote charts are downloaded by extctl (``apply.ChartDownloads``) into the run's
+temp dir, so helm gets local archives and no credential. Must not: apply anything, read Secrets or
+release values, or write outside its temp dir.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controller.apply import chart_locator
-from controller.catalog import CatalogService, ChartVersion, RepoCredentials, repository_kind
+from controller.apply import ChartDownloads, chart_locator
+from controller.catalog import CatalogService, ChartVersion, CredentialStore, repository_kind
 from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
-from controller.logs import get_logger, register_secret, scrub_text
+from controller.logs import get_logger, scrub_text
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
 from controller.models.desired_state import (
@@ -44,6 +47,7 @@ from controller.models.plan import ActionKind, PlannedAction, Policy, plan
 from controller.models.remediation import ExtensionState
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
+from controller.preview.trust import preview_credentials
 from controller.source import GitAuth, export_ref, files_at_ref
 from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
@@ -65,7 +69,7 @@ class PreviewRequest:
     instance: str = DEFAULT_INSTANCE
     concurrency: int = 4
     auth: GitAuth | None = field(default=None, repr=False)
-    credentials: RepoCredentials | None = field(default=None, repr=False)
+    credentials: CredentialStore | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -138,7 +142,10 @@ class Previewer:
         self.request = request
         self.helm = helm
         self.observe = observe
-        self.catalog = CatalogService(credentials=request.credentials, clock=time.monotonic)
+        # Until base is loaded no credential is usable; then only those bound to base's hosts (``_trust``).
+        self.credentials = CredentialStore()
+        self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
+        self.charts: ChartDownloads | None = None
         self.template_calls = 0
         self.secrets: set[str] = set()
         self.log = get_logger(component="preview")
@@ -175,7 +182,7 @@ class Previewer:
             return self._result(base, head, validation_errors=tuple(head_issues),
                                 base_validation_errors=tuple(base_issues))
         assert base.manifests is not None and head.manifests is not None  # noqa: S101 - loaded above
-        self._collect_repository_secrets(base.manifests, head.manifests)
+        self._trust(base.manifests, scratch)
         await asyncio.gather(self._export_if_needed(base, scratch), self._export_if_needed(head, scratch))
         await self._fetch_catalogs([base, head])
         instance = self.request.instance
@@ -219,13 +226,12 @@ class Previewer:
             return list(exc.issues)
         return []
 
-    def _collect_repository_secrets(self, *manifest_sets: ManifestSet) -> None:
-        for manifests in manifest_sets:
-            for extension_type in manifests.types.values():
-                _bare, _user, password = split_userinfo(extension_type.chart.repository)
-                if password:
-                    self.secrets.add(password)
-                    register_secret(password)
+    def _trust(self, base: ManifestSet, scratch: Path) -> None:
+        """Credentials for this run: only those bound to hosts base's catalog names (an untrusted head
+        cannot add a host that receives one); charts are downloaded into the run's scratch directory."""
+        self.credentials = preview_credentials(self.request.credentials, base)
+        self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
+        self.charts = ChartDownloads(self.credentials, scratch / "charts")
 
     def _needs_tree(self, side: _Side) -> bool:
         assert side.manifests is not None  # noqa: S101 - loaded first
@@ -346,7 +352,9 @@ class Previewer:
         chart, version, values, side = what
         try:
             locator = chart_locator(chart, version, repo_root=side.root or Path("."),
-                                    chart_versions=side.chart_versions(chart), credentials=self.request.credentials)
+                                    chart_versions=side.chart_versions(chart))
+            if self.charts is not None:
+                locator = await self.charts(locator)
             request = ReleaseRequest(name=action.release, namespace=action.namespace, chart=locator,
                                      values=values, labels={})
             async with semaphore:

@@ -2,7 +2,7 @@
 
 Owns: what a user of ``controller.catalog.fetch_versions`` notices: the versions listed, conditional
 GET after the TTL (proved by the server's request log), basic/bearer credentials from the
-environment or files, every failure class with a message that names the repository without
+credentials file or the ``EXTCTL_REPO_HOST`` form, every failure class with a message that names the repository without
 credentials, the OCI tags list with basic auth and the token flow, ``_`` -> ``+`` and non-SemVer
 tags. A few pure checks (URL sanitising, credential parsing) run without servers.
 Must not: mock HTTP, helm or the registry; sleep (the TTL clock is a fake passed to ``IndexCache``).
@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from controller.catalog import IndexCache, RepoCredentials, fetch_versions, repository_kind, sanitize_url
+from controller.catalog import (
+    CredentialStore,
+    IndexCache,
+    RepoCredentials,
+    fetch_versions,
+    load_credentials,
+    repository_kind,
+    sanitize_url,
+)
+from controller.catalog.credentials import Binding
 from controller.catalog.oci import list_tags, oci_repository, parse_challenge
 from controller.errors import (
     CatalogAuthError,
@@ -25,6 +34,7 @@ from controller.errors import (
     CatalogIndexInvalid,
     CatalogRepositoryNotFound,
     ChartNotFound,
+    CredentialsInvalid,
 )
 from tests.support.chart_repo import ChartRepo
 from tests.support.charts import DEFAULT_VERSIONS, ChartPackager
@@ -43,6 +53,11 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def bound(creds: RepoCredentials, host: str = "127.0.0.1", port: int | None = None) -> CredentialStore:
+    """A store binding ``creds`` to ``host`` (every port unless ``port``)."""
+    return CredentialStore([Binding(host, port, (), creds, origin="test")])
 
 
 def versions(repository: str, chart: str = "demo-agent", **kwargs: object) -> list[str]:
@@ -72,29 +87,32 @@ def test_credentials_never_show_in_repr_and_come_from_env_or_files(tmp_path: Pat
     assert "hunter2-pw" not in repr(creds) and "hunter2-pw" not in creds.describe()
 
     (tmp_path / "password").write_text("from-file-pw\n")
-    from_files = RepoCredentials.from_env(
-        {"EXTCTL_REPO_USERNAME": "bob", "EXTCTL_REPO_PASSWORD_FILE": str(tmp_path / "password")}
-    )
-    assert from_files == RepoCredentials(username="bob", password="from-file-pw")
-    assert RepoCredentials.from_env({"EXTCTL_REPO_TOKEN": "t0ken"}) == RepoCredentials(token="t0ken")
-    assert RepoCredentials.from_env({}) is None
+    from_files = load_credentials(environ={"EXTCTL_REPO_HOST": "charts.example", "EXTCTL_REPO_USERNAME": "bob",
+                                           "EXTCTL_REPO_PASSWORD_FILE": str(tmp_path / "password")})
+    assert from_files.for_url("https://charts.example/index.yaml") == RepoCredentials("bob", "from-file-pw")
+    assert from_files.for_url("https://elsewhere.example/index.yaml") is None
+    token = load_credentials(environ={"EXTCTL_REPO_HOST": "charts.example", "EXTCTL_REPO_TOKEN": "t0ken"})
+    assert token.for_url("https://charts.example/x") == RepoCredentials(token="t0ken")
+    assert not load_credentials(environ={})
 
-    with pytest.raises(CatalogAuthError, match="both EXTCTL_REPO_PASSWORD and EXTCTL_REPO_PASSWORD_FILE") as err:
-        RepoCredentials.from_env(
-            {"EXTCTL_REPO_USERNAME": "bob", "EXTCTL_REPO_PASSWORD": "x-secret", "EXTCTL_REPO_PASSWORD_FILE": "/f"}
-        )
+    with pytest.raises(CredentialsInvalid, match="both EXTCTL_REPO_PASSWORD and EXTCTL_REPO_PASSWORD_FILE") as err:
+        load_credentials(environ={"EXTCTL_REPO_HOST": "h", "EXTCTL_REPO_USERNAME": "bob",
+                                  "EXTCTL_REPO_PASSWORD": "x-secret", "EXTCTL_REPO_PASSWORD_FILE": "/f"})
     assert "x-secret" not in str(err.value)
-    with pytest.raises(CatalogAuthError, match="EXTCTL_REPO_TOKEN_FILE=/no/such/file"):
-        RepoCredentials.from_env({"EXTCTL_REPO_TOKEN_FILE": "/no/such/file"})
+    with pytest.raises(CredentialsInvalid, match=r"EXTCTL_REPO_TOKEN_FILE.*cannot read /no/such/file"):
+        load_credentials(environ={"EXTCTL_REPO_HOST": "h", "EXTCTL_REPO_TOKEN_FILE": "/no/such/file"})
 
 
 def test_oci_reference_parsing_and_challenges() -> None:
     local = oci_repository("oci://127.0.0.1:5000/charts", "demo-agent")
     assert (local.base_url, local.name) == ("http://127.0.0.1:5000", "charts/demo-agent")
-    remote = oci_repository("oci://user:pw@ghcr.io/org/charts/", "demo-agent")
+    remote = oci_repository("oci://ghcr.io/org/charts/", "demo-agent")
     assert (remote.base_url, remote.name, remote.display) == (
         "https://ghcr.io", "org/charts/demo-agent", "oci://ghcr.io/org/charts/demo-agent"
     )
+    with pytest.raises(CatalogAuthError, match=r"oci://ghcr\.io/org is written with credentials") as userinfo:
+        oci_repository("oci://user:pw-secret@ghcr.io/org", "demo-agent")
+    assert "pw-secret" not in str(userinfo.value)
     assert oci_repository("oci://reg.example.com/charts", "x", plain_http=True).base_url == "http://reg.example.com"
     assert parse_challenge('Bearer realm="https://auth.example/token",service="reg",scope="repository:a/b:pull"') == (
         "bearer", {"realm": "https://auth.example/token", "service": "reg", "scope": "repository:a/b:pull"}
@@ -146,7 +164,8 @@ def test_http_basic_auth_with_credentials_from_env_files(chart_repo_auth: ChartR
     assert chart_repo_auth.auth is not None
     user, password = chart_repo_auth.auth
     (tmp_path / "pw").write_text(password + "\n")
-    creds = RepoCredentials.from_env({"EXTCTL_REPO_USERNAME": user, "EXTCTL_REPO_PASSWORD_FILE": str(tmp_path / "pw")})
+    creds = load_credentials(environ={"EXTCTL_REPO_HOST": f"127.0.0.1:{chart_repo_auth.port}",
+                                      "EXTCTL_REPO_USERNAME": user, "EXTCTL_REPO_PASSWORD_FILE": str(tmp_path / "pw")})
     with capture_logs() as logs:
         assert sorted(versions(chart_repo_auth.url, credentials=creds)) == sorted(DEFAULT_VERSIONS)
     assert password not in repr(logs)
@@ -159,28 +178,26 @@ def test_http_missing_or_wrong_credentials_raise_auth_error_without_secrets(char
     with pytest.raises(CatalogAuthError) as missing:
         versions(chart_repo_auth.url)
     assert f"chart repository {chart_repo_auth.url} requires credentials (HTTP 401" in str(missing.value)
-    assert "EXTCTL_REPO_USERNAME" in str(missing.value)
+    assert "EXTCTL_REPO_HOST" in str(missing.value) and "--repo-credentials" in str(missing.value)
     assert not missing.value.transient
 
     with pytest.raises(CatalogAuthError) as wrong:
-        versions(chart_repo_auth.url, credentials=RepoCredentials(username=user, password="not-" + password))
+        versions(chart_repo_auth.url, credentials=bound(RepoCredentials(username=user, password="not-" + password)))
     assert f"chart repository {chart_repo_auth.url} rejected basic credentials for user '{user}'" in str(wrong.value)
     assert password not in str(wrong.value)
 
 
 @integration
-def test_http_credentials_in_the_url_are_used_but_never_shown(chart_repo_auth: ChartRepo) -> None:
+def test_http_credentials_in_the_url_are_refused_and_never_shown(chart_repo_auth: ChartRepo) -> None:
     assert chart_repo_auth.auth is not None
     password = chart_repo_auth.auth[1]
     url = chart_repo_auth.url_with_credentials()
     assert password in url
-    assert len(versions(url)) == len(DEFAULT_VERSIONS)
-
-    chart_repo_auth.stop()
-    with pytest.raises(CatalogError) as down:
+    with pytest.raises(CatalogAuthError) as refused:
         versions(url)
-    assert password not in str(down.value)
-    assert f"chart repository {chart_repo_auth.url} is unreachable" in str(down.value)
+    assert password not in str(refused.value)
+    assert f"chart repository {chart_repo_auth.url} is written with credentials in its URL" in str(refused.value)
+    assert chart_repo_auth.requests == []  # refused before any request
 
 
 @integration
@@ -282,13 +299,14 @@ def test_oci_basic_auth(oci_registry_auth: OciRegistry) -> None:
     oci_registry_auth.push_many(["0.9.0", "1.0.0"], namespace=ns)
     repository = oci_registry_auth.reference(ns)
 
-    creds = RepoCredentials.from_env({"EXTCTL_REPO_USERNAME": user, "EXTCTL_REPO_PASSWORD": password})
+    creds = load_credentials(environ={"EXTCTL_REPO_HOST": oci_registry_auth.host, "EXTCTL_REPO_USERNAME": user,
+                                      "EXTCTL_REPO_PASSWORD": password})
     assert versions(repository, credentials=creds) == ["0.9.0", "1.0.0"]
 
     with pytest.raises(CatalogAuthError, match="requires credentials and none were given"):
         versions(repository)
     with pytest.raises(CatalogAuthError, match=f"rejected basic credentials for user '{user}'") as wrong:
-        versions(repository, credentials=RepoCredentials(username=user, password="wrong-" + password))
+        versions(repository, credentials=bound(RepoCredentials(username=user, password="wrong-" + password)))
     assert password not in str(wrong.value)
 
 
@@ -301,7 +319,7 @@ def test_oci_token_flow(oci_registry_token: OciRegistry) -> None:
     repository = oci_registry_token.reference(ns)
 
     with capture_logs() as logs:
-        assert versions(repository, credentials=RepoCredentials(username=user, password=password)) == [
+        assert versions(repository, credentials=bound(RepoCredentials(username=user, password=password))) == [
             "1.0.0", "1.1.0-rc.1"
         ]
     assert password not in json.dumps(logs, default=str)
@@ -311,4 +329,4 @@ def test_oci_token_flow(oci_registry_token: OciRegistry) -> None:
     with pytest.raises(CatalogAuthError, match=r"requires credentials and none were given"):
         versions(repository)
     with pytest.raises(CatalogAuthError, match=rf"OCI registry for oci://127\.0\.0\.1:\d+/{ns}/demo-agent rejected"):
-        versions(repository, credentials=RepoCredentials(username=user, password="bad-" + password))
+        versions(repository, credentials=bound(RepoCredentials(username=user, password="bad-" + password)))

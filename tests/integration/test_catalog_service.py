@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.catalog import CatalogLookup, CatalogService, RepoCredentials
+from controller.catalog import CatalogLookup, CatalogService, CredentialStore, RepoCredentials
+from controller.catalog.credentials import Binding
 from controller.errors import (
     CatalogAuthError,
     CatalogError,
@@ -35,7 +36,7 @@ TTL = 60.0
 NO_TREE = Path("/nonexistent")  # remote lookups never read the source tree
 
 
-def new_service(clock: FakeClock, credentials: RepoCredentials | None = None) -> CatalogService:
+def new_service(clock: FakeClock, credentials: CredentialStore | None = None) -> CatalogService:
     return CatalogService(credentials=credentials, clock=clock, ttl_s=TTL)
 
 
@@ -108,7 +109,8 @@ def test_repository_down_on_the_first_fetch_is_unavailable_and_versions_raises(c
 def test_credentials_are_the_services_and_never_shown(chart_repo_auth: ChartRepo) -> None:
     assert chart_repo_auth.auth is not None
     user, password = chart_repo_auth.auth
-    with_credentials = new_service(FakeClock(), RepoCredentials(username=user, password=password))
+    store = CredentialStore([Binding("127.0.0.1", chart_repo_auth.port, (), RepoCredentials(user, password))])
+    with_credentials = new_service(FakeClock(), store)
     assert names(with_credentials.lookup(chart_repo_auth.url, "demo-agent", repo_root=NO_TREE)) == sorted(
         DEFAULT_VERSIONS
     )

@@ -18,7 +18,10 @@ from typing import Any, TypeVar
 
 import pytest
 
+from controller.apply import ChartDownloads
 from controller.errors import (
+    CatalogError,
+    ChartDownloadFailed,
     HelmBinaryMissing,
     HelmChartUnavailable,
     HelmClusterUnreachable,
@@ -72,6 +75,11 @@ def local_chart(tmp_path: Path, templates: dict[str, str] | None = None, schema:
     return chart
 
 
+def archive(repo: ChartRepo, version: str = "1.0.0") -> ChartLocator:
+    """The repository's own archive of demo-agent ``version`` (helm is only ever handed local archives)."""
+    return ChartLocator(ref=str(repo.root / f"demo-agent-{version}.tgz"), version=version)
+
+
 def request(name: str, namespace: str, chart: ChartLocator, **values: Any) -> ReleaseRequest:
     return ReleaseRequest(name=name, namespace=namespace, chart=chart, values=values)
 
@@ -106,7 +114,7 @@ def test_template_errors_are_render_failed(sandbox: SandboxHandle, namespace: st
 # ------------------------------------------------------------------------------------- ValidationFailed
 def test_api_server_rejection_is_validation_failed(sandbox: SandboxHandle, namespace: str,
                                                    chart_repo: ChartRepo) -> None:
-    chart = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=chart_repo.url)
+    chart = archive(chart_repo)
     rejected = request("rejected", namespace, chart,
                        annotations={"sandbox.extctl.dev/reject": "denied by policy"})
     error = failure(HelmValidationFailed, client(sandbox).install(rejected))
@@ -129,7 +137,7 @@ def test_values_schema_violation_is_validation_failed(sandbox: SandboxHandle, na
                                        "(the real message is pinned in tests/unit/test_helm_errors.py)")
 def test_missing_namespace_is_namespace_not_found(sandbox: SandboxHandle, unique_name: str,
                                                   chart_repo: ChartRepo) -> None:
-    chart = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=chart_repo.url)
+    chart = archive(chart_repo)
     error = failure(HelmNamespaceNotFound, client(sandbox).install(request("nons", f"{unique_name}-gone", chart)))
     assert (error.reason, error.transient) == ("NamespaceNotFound", True)
 
@@ -144,7 +152,7 @@ def test_missing_release_is_release_not_found(sandbox: SandboxHandle, namespace:
         (helm.uninstall("ghost", namespace),
          "helm uninstall: uninstall: Release not loaded: ghost: release: not found"),
         (helm.rollback("ghost", namespace, 1), "helm rollback: release: not found"),
-        (helm.upgrade(request("ghost", namespace, ChartLocator("demo-agent", "1.0.0", repo_url=chart_repo.url))),
+        (helm.upgrade(request("ghost", namespace, archive(chart_repo))),
          'helm upgrade: UPGRADE FAILED: "ghost" has no deployed releases'),
     ]:
         error = failure(HelmNotFound, call)
@@ -154,7 +162,7 @@ def test_missing_release_is_release_not_found(sandbox: SandboxHandle, namespace:
 # ------------------------------------------------------------------------------------- OperationInProgress
 def test_locked_release_is_operation_in_progress(sandbox: SandboxHandle, namespace: str,
                                                  chart_repo: ChartRepo) -> None:
-    chart = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=chart_repo.url)
+    chart = archive(chart_repo)
     # A helm install that the emulator holds for a minute, killed once its release record exists: the
     # release stays pending-install, exactly as after a crashed controller.
     slow = subprocess.Popen(
@@ -176,7 +184,7 @@ def test_locked_release_is_operation_in_progress(sandbox: SandboxHandle, namespa
 def test_helm_wait_timeout_is_timeout(sandbox: SandboxHandle, namespace: str, chart_repo: ChartRepo) -> None:
     # The emulator never marks the Deployment ready, so --wait runs into helm's own --timeout.
     runner = client(sandbox).runner
-    chart = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=chart_repo.url)
+    chart = archive(chart_repo)
     error = failure(HelmTimeout, runner.run(["install", "waits", *chart.args(), "-n", namespace, *APPLY_FLAGS,
                                              "--wait", "--timeout", "1s"]))
     assert (error.reason, error.transient) == ("Timeout", True)
@@ -185,7 +193,7 @@ def test_helm_wait_timeout_is_timeout(sandbox: SandboxHandle, namespace: str, ch
 
 def test_hard_deadline_is_timeout(sandbox: SandboxHandle, namespace: str, chart_repo: ChartRepo) -> None:
     runner = client(sandbox).runner
-    chart = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=chart_repo.url)
+    chart = archive(chart_repo)
     error = failure(HelmTimeout, runner.run(
         ["install", "stuck", *chart.args(), "-n", namespace, *APPLY_FLAGS,
          "--set-string", r"annotations.sandbox\.extctl\.dev/delay-seconds=60"], deadline_s=2))
@@ -206,18 +214,27 @@ def test_unreachable_cluster_is_cluster_unreachable(sandbox: SandboxHandle, tmp_
 # ------------------------------------------------------------------------------------- ChartUnavailable
 def test_chart_download_failures_are_chart_unavailable(sandbox: SandboxHandle, namespace: str,
                                                        chart_repo: ChartRepo, tmp_path: Path) -> None:
-    helm = client(sandbox)
-    missing_version = ChartLocator(ref="demo-agent", version="9.9.9", repo_url=chart_repo.url)
-    error = failure(HelmChartUnavailable, helm.install(request("c1", namespace, missing_version)))
-    assert error.message == (f'helm install: INSTALLATION FAILED: chart "demo-agent" version "9.9.9" not found '
-                             f"in {chart_repo.url} repository")
-    down = ChartLocator(ref="demo-agent", version="1.0.0", repo_url=f"http://127.0.0.1:{free_port()}")
-    error = failure(HelmChartUnavailable, helm.install(request("c2", namespace, down)))
-    assert "is not a valid chart repository or cannot be reached" in error.message
+    # helm itself never downloads for extctl: a remote chart goes through extctl's download first.
+    helm = HelmClient(client(sandbox).runner, charts=ChartDownloads(None, tmp_path / "charts"))
+    missing_version = ChartLocator(ref="demo-agent", version="9.9.9", repository=chart_repo.url)
+    with pytest.raises(ChartDownloadFailed) as missing:
+        run(helm.install(request("c1", namespace, missing_version)))
+    assert missing.value.message == f"chart demo-agent 9.9.9 is not listed in the index of {chart_repo.url}"
+    down = ChartLocator(ref="demo-agent", version="1.0.0", repository=f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(CatalogError, match="is unreachable"):
+        run(helm.install(request("c2", namespace, down)))
     # Listed in the index, but the archive is gone (a withdrawn or half-published version).
     chart_repo.publish("1.3.0").unlink()
-    withdrawn = ChartLocator(ref="demo-agent", version="1.3.0", repo_url=chart_repo.url)
-    error = failure(HelmChartUnavailable, helm.runner.run(["pull", *withdrawn.args(), "-d", str(tmp_path)]))
+    withdrawn = ChartLocator(ref="demo-agent", version="1.3.0", repository=chart_repo.url)
+    with pytest.raises(ChartDownloadFailed) as gone:
+        run(helm.install(request("c3", namespace, withdrawn)))
+    assert gone.value.message == (f"downloading chart demo-agent 1.3.0 at {chart_repo.url}/demo-agent-1.3.0.tgz "
+                                  "failed: HTTP 404 File not found")
+    assert (gone.value.reason, gone.value.transient) == ("ChartUnavailable", True)
+    assert helm.runner.calls == 0  # helm never ran for a chart that could not be downloaded
+    # helm's own fetch failures (a user running helm by hand) still classify as ChartUnavailable.
+    error = failure(HelmChartUnavailable, helm.runner.run(["pull", "demo-agent", "--version", "1.3.0", "--repo",
+                                                           chart_repo.url, "-d", str(tmp_path)]))
     assert error.message == f"helm pull: failed to fetch {chart_repo.url}/demo-agent-1.3.0.tgz : 404 File not found"
     assert (error.reason, error.transient) == ("ChartUnavailable", True)
 
@@ -231,7 +248,7 @@ def test_output_that_is_not_the_json_asked_for_is_helm_output_invalid(sandbox: S
         parse_json_output(table, "list", list)
     assert raised.value.message.startswith("helm list printed text that is not JSON: Expecting value (line 1, "
                                            "column 1) instead of a JSON list of objects")
-    run(helm.install(request("shape", namespace, ChartLocator("demo-agent", "1.0.0", repo_url=chart_repo.url))))
+    run(helm.install(request("shape", namespace, archive(chart_repo))))
     metadata = run(helm.runner.run(["get", "metadata", "shape", "-n", namespace, "-o", "json"]))
     with pytest.raises(HelmOutputInvalid) as raised:
         parse_json_output(metadata, "get metadata", list)
@@ -243,7 +260,7 @@ def test_output_that_is_not_the_json_asked_for_is_helm_output_invalid(sandbox: S
 def test_unrecognised_failure_is_helm_failed_and_retried(sandbox: SandboxHandle, namespace: str,
                                                          chart_repo: ChartRepo) -> None:
     helm = client(sandbox)
-    twice = request("twice", namespace, ChartLocator("demo-agent", "1.0.0", repo_url=chart_repo.url))
+    twice = request("twice", namespace, archive(chart_repo))
     run(helm.install(twice))
     error = failure(HelmError, helm.install(twice))
     assert (error.reason, error.transient) == ("HelmFailed", True)

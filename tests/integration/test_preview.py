@@ -48,7 +48,8 @@ def preview(remote: GitRemote, cache: Path, *args: str, head: str = "feature", b
     env = helm_env(cache / "helm-home", base_env)
     env["HELM_BIN"] = helm_bin()
     if base_env is None:
-        for name in ("EXTCTL_REPO_USERNAME", "EXTCTL_REPO_PASSWORD", "EXTCTL_REPO_TOKEN", "GITHUB_TOKEN"):
+        for name in ("EXTCTL_REPO_HOST", "EXTCTL_REPO_USERNAME", "EXTCTL_REPO_PASSWORD", "EXTCTL_REPO_TOKEN",
+                     "EXTCTL_REPO_CREDENTIALS_FILE", "GITHUB_TOKEN"):
             env.pop(name, None)
     env.update(env_extra or {})
     proc = subprocess.run(
@@ -315,9 +316,8 @@ def _web(name: str, type_name: str, *, settings: dict[str, Any], key: str | None
 
 
 def _planted_repo(remote: GitRemote, charts: ChartRepo, ns: str) -> None:
-    with_userinfo = charts.url.replace("http://", f"http://extctl:{SECRET}@")
     remote.commit({
-        "catalog/url.yaml": extension_type("demo.web-url", with_userinfo, chart="demo-web", namespace=ns),
+        "catalog/url.yaml": extension_type("demo.web-url", charts.url, chart="demo-web", namespace=ns),
         "catalog/env.yaml": extension_type("demo.web-env", charts.url, chart="demo-web", namespace=ns),
         "catalog/agent.yaml": extension_type("demo.agent-env", charts.url, chart="demo-agent", namespace=ns),
         # A Secret rendered by the chart from a plain setting (demo-web puts apiKey into Secret data).
@@ -344,7 +344,8 @@ def test_planted_secret_never_appears_in_any_output(git_remote: GitRemote, chart
                                                     tmp_path: Path, github: GitHubStub) -> None:
     charts = chart_repo_factory(versions=("1.0.0",), charts=("demo-agent", "demo-web"), auth=("extctl", SECRET))
     _planted_repo(git_remote, charts, NS)
-    env = {"EXTCTL_REPO_USERNAME": "extctl", "EXTCTL_REPO_PASSWORD": SECRET, "GITHUB_TOKEN": github.token,
+    env = {"EXTCTL_REPO_HOST": f"127.0.0.1:{charts.port}", "EXTCTL_REPO_USERNAME": "extctl",
+           "EXTCTL_REPO_PASSWORD": SECRET, "GITHUB_TOKEN": github.token,
            "GITHUB_API_URL": github.url}
     runs = {}
     for output in ("markdown", "json", "text"):
@@ -385,7 +386,8 @@ def test_planted_secret_with_cluster(sandbox: Any, git_remote: GitRemote, chart_
     core.create_namespaced_secret(ns, {"metadata": {"name": "planted"}, "stringData": {
         "apiKey": SECRET, "otherKey": SECRET}})
     _planted_repo(git_remote, charts, ns)
-    env = sandbox.full_env(EXTCTL_REPO_USERNAME="extctl", EXTCTL_REPO_PASSWORD=SECRET)
+    env = sandbox.full_env(EXTCTL_REPO_HOST=f"127.0.0.1:{charts.port}", EXTCTL_REPO_USERNAME="extctl",
+                           EXTCTL_REPO_PASSWORD=SECRET)
     common = ["--source", git_remote.file_url, "--cache-dir", str(tmp_path / "git"), "--instance", ns]
     proc = subprocess.run([sys.executable, "-m", "controller", "reconcile", "--once", *common, "--log-format", "json"],
                           env=env, capture_output=True, text=True, timeout=180, check=False)

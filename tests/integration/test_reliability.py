@@ -318,7 +318,8 @@ def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     temp = tmp_path / "tmp"
     temp.mkdir()
     s = Scenario(sandbox, git_remote, charts, unique_name, tmp_path / "cache", env_extra={
-        "TMPDIR": str(temp), "EXTCTL_REPO_USERNAME": "extctl", "EXTCTL_REPO_PASSWORD": repo_password})
+        "TMPDIR": str(temp), "EXTCTL_REPO_HOST": f"127.0.0.1:{charts.port}", "EXTCTL_REPO_USERNAME": "extctl",
+        "EXTCTL_REPO_PASSWORD": repo_password})
     ref = {"secretName": "agent-creds", "key": "apiKey", "targetPath": "credentials.apiKey"}
     commit_extensions(s, agent=ext(s, "agent", settings={"logLevel": "info"}, protected=[ref]))
 

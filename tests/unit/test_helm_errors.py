@@ -227,6 +227,7 @@ TRANSIENT = {
     "CatalogIndexInvalid": False, "CatalogRepositoryNotFound": False, "ChartNotFound": False,
     "LocalRepositoryMissing": False, "SourceError": True, "SourceAuthError": False, "SourceBranchNotFound": True,
     "SourcePathNotFound": False, "SourceInvalid": False, "PreviewPostError": True,
+    "CredentialsInvalid": False, "ChartDownloadFailed": True, "ChartDigestMismatch": True,
 }
 
 

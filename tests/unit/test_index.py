@@ -124,5 +124,6 @@ def test_malformed_local_index_names_the_file(tmp_path: Path) -> None:
 def test_archive_outside_the_repository_is_refused(tmp_path: Path) -> None:
     (tmp_path / "charts").mkdir()
     (tmp_path / "evil.tgz").write_bytes(b"")
-    with pytest.raises(ChartNotFound):
-        local_chart_archive(tmp_path, "charts", ChartVersion(version="1.0.0", urls=("../evil.tgz",)))
+    with pytest.raises(CatalogIndexInvalid, match=r"^charts/index\.yaml: demo 1\.0\.0: archive URL '\.\./evil\.tgz' "
+                                                  r"contains '\.\.'"):
+        local_chart_archive(tmp_path, "charts", ChartVersion(version="1.0.0", urls=("../evil.tgz",)), chart="demo")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from pathlib import Path
 
 import pytest
 
 from controller.apply import chart_locator
-from controller.catalog import ChartVersion, RepoCredentials
+from controller.catalog import ChartVersion
+from controller.errors import InternalError
+from controller.helm import ChartLocator
 from controller.models.manifests import ChartRef
 from controller.observe import parse_helm_time
 
@@ -31,33 +34,32 @@ def test_parse_helm_time(text: str | None, expected: datetime.datetime | None) -
 
 def test_local_chart_uses_the_index_url(tmp_path: Path) -> None:
     (tmp_path / "charts").mkdir()
+    (tmp_path / "charts" / "agent-1.2.0.tgz").write_bytes(b"archive")
     locator = chart_locator(ChartRef("charts", "agent"), "1.2.0", repo_root=tmp_path,
                             chart_versions=[ChartVersion("1.2.0", urls=("agent-1.2.0.tgz",))])
-    assert (locator.ref, locator.version, locator.repo_url) == (str(tmp_path / "charts" / "agent-1.2.0.tgz"),
-                                                                "1.2.0", None)
+    assert (locator.ref, locator.version, locator.remote) == (str(tmp_path / "charts" / "agent-1.2.0.tgz"),
+                                                              "1.2.0", False)
+    assert locator.args() == [str(tmp_path / "charts" / "agent-1.2.0.tgz"), "--version", "1.2.0"]
 
 
-def test_http_chart_moves_userinfo_out_of_the_url(tmp_path: Path) -> None:
-    locator = chart_locator(ChartRef("https://bob:s3cret@charts.example/stable", "agent"), "1.0.0",
-                            repo_root=tmp_path)
-    assert locator.repo_url == "https://charts.example/stable"
-    assert (locator.username, locator.password) == ("bob", "s3cret")
-    assert "s3cret" not in repr(locator)
+def test_http_chart_is_a_remote_locator_helm_never_sees(tmp_path: Path) -> None:
+    listed = ChartVersion("1.0.0", urls=("agent-1.0.0.tgz",), digest="ab" * 32)
+    locator = chart_locator(ChartRef("https://charts.example/stable", "agent"), "1.0.0", repo_root=tmp_path,
+                            chart_versions=[listed])
+    assert (locator.ref, locator.repository, locator.urls, locator.digest, locator.remote) == (
+        "agent", "https://charts.example/stable", ("agent-1.0.0.tgz",), "ab" * 32, True)
+    # A remote chart must be downloaded by extctl first: helm gets no repository URL and no credential.
+    with pytest.raises(InternalError, match="was not downloaded before running helm"):
+        locator.args()
 
 
-def test_http_chart_takes_environment_credentials(tmp_path: Path) -> None:
-    locator = chart_locator(ChartRef("https://charts.example", "agent"), "1.0.0", repo_root=tmp_path,
-                            credentials=RepoCredentials(username="ci", password="pw-123"))
-    assert locator.args() == ["agent", "--version", "1.0.0", "--repo", "https://charts.example",
-                              "--username", "ci", "--password", "pw-123"]
+def test_chart_locators_have_no_place_for_credentials() -> None:
+    names = {f.name for f in dataclasses.fields(ChartLocator)}
+    assert names == {"ref", "version", "repository", "urls", "digest"}
 
 
-@pytest.mark.parametrize(("repository", "plain_http"), [
-    ("oci://127.0.0.1:5000/charts", True),
-    ("oci://localhost:5000/charts/", True),
-    ("oci://registry.example/charts", False),
-])
-def test_oci_chart_reference(tmp_path: Path, repository: str, plain_http: bool) -> None:
+@pytest.mark.parametrize("repository", ["oci://127.0.0.1:5000/charts", "oci://localhost:5000/charts/",
+                                        "oci://registry.example/charts"])
+def test_oci_chart_reference(tmp_path: Path, repository: str) -> None:
     locator = chart_locator(ChartRef(repository, "agent"), "2.0.0", repo_root=tmp_path)
-    assert locator.ref == repository.rstrip("/") + "/agent"
-    assert locator.plain_http is plain_http
+    assert (locator.ref, locator.repository, locator.remote) == ("agent", repository, True)
