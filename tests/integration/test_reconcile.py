@@ -19,10 +19,11 @@ from tests.support.sandbox import SandboxHandle
 from tests.support.scenario import Scenario
 
 pytestmark = pytest.mark.integration
-DOCUMENTED_ACTION_FIELDS = {"event", "reconcile_id", "revision", "extension", "action", "namespace",
+DOCUMENTED_ACTION_FIELDS = {"event", "reconcile_id", "revision", "extension", "action", "state", "namespace",
                             "from_version", "to_version", "outcome", "duration_ms", "reason", "timestamp", "level"}
-DOCUMENTED_SUMMARY_FIELDS = {"event", "reconcile_id", "revision", "outcome", "installed", "upgraded", "uninstalled",
-                             "unchanged", "failed", "skipped", "duration_ms"}
+DOCUMENTED_SUMMARY_FIELDS = {"event", "reconcile_id", "revision", "outcome", "installed", "upgraded", "downgraded",
+                             "reinstalled", "unlocked", "uninstalled", "unchanged", "failed", "skipped", "pending",
+                             "planned", "duration_ms", "helm_calls"}
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import pytest
 from tests.support.extctl import ExtctlRun, extension, extension_type
 from tests.support.git_remote import GitRemote
 from tests.support.localnet import wait_for
+from tests.support.proctree import files_containing
 from tests.support.sandbox import SandboxHandle
 from tests.support.scenario import Scenario, helm_processes
 
@@ -295,15 +296,6 @@ def _secret(scenario: Scenario, name: str, data: dict[str, str]) -> None:
         api.replace_namespaced_secret(name, scenario.ns, body)
 
 
-def _files_containing(root: Path, needles: list[str]) -> list[str]:
-    found: list[str] = []
-    for path in root.rglob("*"):
-        if path.is_file() and not path.is_symlink():
-            data = path.read_bytes()
-            found += [f"{path}: {n}" for n in needles if n.encode() in data]
-    return found
-
-
 def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     sandbox: SandboxHandle, git_remote: GitRemote, chart_repo_factory: Any, unique_name: str, tmp_path: Path
 ) -> None:
@@ -381,16 +373,17 @@ def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     state_cm = sandbox.core_v1().read_namespaced_config_map(f"extctl-state-{s.ns}", "extctl-system")
     assert not [n for n in needles if n in json.dumps(state_cm.data or {})]
     assert not list(temp.glob("extctl-values-*")), "values files are always removed"
-    assert not _files_containing(temp, needles)
-    assert not _files_containing(s.cache, needles)
-    assert not _files_containing(Path(sandbox.env["HELM_CACHE_HOME"]), needles)
+    assert not files_containing(temp, needles)
+    assert not files_containing(s.cache, needles)
+    assert not files_containing(Path(sandbox.env["HELM_CACHE_HOME"]), needles)
 
 
 # --------------------------------------------------------------------------------------------- bad input
 def test_invalid_revision_is_rejected_whole_and_touches_nothing(scenario: Scenario) -> None:
     s = scenario
     commit_extensions(s, a=ext(s, "a"), b=ext(s, "b"), c=ext(s, "c"))
-    assert s.reconcile().returncode == 0
+    good = s.reconcile()
+    assert good.returncode == 0
     before = s.statuses()
 
     # Head breaks two files in two ways (and drops a third, which alone would uninstall it).
@@ -407,6 +400,8 @@ def test_invalid_revision_is_rejected_whole_and_touches_nothing(scenario: Scenar
     summary = rejected.summary()
     assert summary["outcome"] == "rejected"
     assert "nothing applied, nothing uninstalled" in summary["error"]
+    # A fresh --once process still names the revision the cluster runs (from the state store).
+    assert summary["last_good_revision"] == good.summary()["revision"]
     assert rejected.actions() == []
     assert s.statuses() == before, "no release was upgraded or uninstalled"
 
