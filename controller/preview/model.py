@@ -43,7 +43,7 @@ class ExtensionChange:
 
 @dataclass(frozen=True)
 class OtherAction:
-    """An extension that changes nothing (noop) or cannot be acted on (skip, blocked, conflict)."""
+    """An extension that changes nothing (noop), waits (skip) or cannot be acted on (fail: a conflict, a block …)."""
 
     extension: str
     namespace: str
