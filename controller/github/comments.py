@@ -14,7 +14,6 @@ edit a comment somebody else wrote, or retry a failed write.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import urllib.error
@@ -28,7 +27,7 @@ from urllib.parse import urlsplit
 from controller import __version__
 from controller.errors import PreviewPostError
 from controller.logs import get_logger, redact_text, register_secret
-from controller.urls import sanitize_url
+from controller.urls import is_loopback_host, sanitize_url
 
 DEFAULT_API_URL = "https://api.github.com"
 # Who an installation token (GitHub Actions' GITHUB_TOKEN) posts as; GET /user answers 403 for it.
@@ -112,16 +111,8 @@ def _check_api_url(url: str) -> None:
     """https, or http to a loopback address (a local GitHub stand-in): the token is not sent in clear."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme == "https" and parts.hostname:
+    if parts.hostname and (scheme == "https" or (scheme == "http" and is_loopback_host(parts.hostname))):
         return
-    if scheme == "http" and parts.hostname:
-        host = parts.hostname
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = host.lower() == "localhost"
-        if loopback:
-            return
     raise PreviewPostError(f"GitHub API URL {sanitize_url(url)} must be https:// (http:// only for a loopback address)",
                            hint="fix --github-api-url or $GITHUB_API_URL; the token is never sent in clear")
 
