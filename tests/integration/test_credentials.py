@@ -116,8 +116,8 @@ def test_no_command_sends_the_credential_to_another_host(sandbox: SandboxHandle,
 
 
 # ----------------------------------------------------------------------------------------- redirects
-def test_a_redirect_to_another_host_loses_the_credential(recording_server_factory: Any, chart_repo: ChartRepo,
-                                                         tmp_path: Path) -> None:
+def test_a_redirect_to_another_host_loses_the_credential(
+        recording_server_factory: Any, chart_repo: ChartRepo, tmp_path: Path) -> None:  # noqa: F811 - imported fixture
     target = local_url(chart_repo)
     hop = recording_server_factory(redirects={"/index.yaml": f"{target}/index.yaml"})
     store = CredentialStore([Binding("127.0.0.1", hop.port, (), RepoCredentials("extctl", SECRET))])
@@ -135,7 +135,7 @@ def test_a_redirect_to_another_host_loses_the_credential(recording_server_factor
 
 
 def test_chart_archives_on_another_host_or_behind_a_redirect_get_no_credential(
-        recording_server_factory: Any, chart_repo: ChartRepo, tmp_path: Path) -> None:
+        recording_server_factory: Any, chart_repo: ChartRepo, tmp_path: Path) -> None:  # noqa: F811 - imported fixture
     archive = chart_repo.root / "demo-agent-1.0.0.tgz"
     digest = hashlib.sha256(archive.read_bytes()).hexdigest()
     trusted = recording_server_factory(auth=("extctl", SECRET), redirects={
