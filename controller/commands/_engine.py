@@ -48,7 +48,20 @@ def add_source_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cache-dir", type=Path, default=Path(_env_default("EXTCTL_CACHE_DIR",
                        str(Path.home() / ".cache" / "extctl")) or "."),
                        help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+    add_ssh_known_hosts_option(group)
     add_credentials_option(parser)
+
+
+def add_ssh_known_hosts_option(group: Any) -> None:
+    group.add_argument("--ssh-known-hosts", metavar="FILE", default=None,
+                       help="known_hosts file with the host keys of SSH Git remotes; required for ssh:// and "
+                            "git@host:path sources, no key is trusted on first use (env EXTCTL_SSH_KNOWN_HOSTS; "
+                            "create it with ssh-keyscan HOST and check the fingerprints)")
+
+
+def git_auth(args: Any) -> GitAuth | None:
+    """Git credentials from ``EXTCTL_GIT_*`` plus ``--ssh-known-hosts`` (else ``EXTCTL_SSH_KNOWN_HOSTS``)."""
+    return GitAuth.from_env(os.environ, known_hosts=getattr(args, "ssh_known_hosts", None))
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +135,7 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
     not touch. Raises ``ClusterError`` at once when the Kubernetes configuration cannot be loaded."""
     configure(args.log_format, args.log_level, stream=log_stream)
     source = open_source(args.source, branch=args.branch, path=args.path, cache_dir=args.cache_dir,
-                         auth=GitAuth.from_env(os.environ))
+                         auth=git_auth(args))
     helm_settings = HelmSettings.from_env(
         timeout_s=args.helm_timeout, server_side=args.helm_server_side,
         openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context)

@@ -12,13 +12,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from controller.commands._credentials import add_credentials_option, repository_credentials
-from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_engine
+from controller.commands._engine import (
+    _env_default,
+    add_engine_options,
+    add_log_options,
+    add_ssh_known_hosts_option,
+    build_engine,
+    git_auth,
+)
 from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
 from controller.helm import HelmClient, HelmRunner, HelmSettings
@@ -32,7 +38,6 @@ from controller.preview import (
     render_markdown,
     render_text,
 )
-from controller.source import GitAuth
 
 
 def register(subparsers: Any) -> None:
@@ -47,6 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cache-dir", type=Path, default=Path(_env_default(
         "EXTCTL_CACHE_DIR", str(Path.home() / ".cache" / "extctl")) or "."),
         help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+    add_ssh_known_hosts_option(parser)
     parser.add_argument("--cluster", action="store_true",
                         help="plan head against the live cluster's releases instead of base (needs kube access; "
                              "never reads Secrets or release values)")
@@ -82,8 +88,8 @@ def _observer(args: argparse.Namespace) -> Any:
     engine_parser = argparse.ArgumentParser(add_help=False)
     add_engine_options(engine_parser)
     engine_args = engine_parser.parse_args(["--source", args.source])
-    for name in ("path", "cache_dir", "kube_context", "instance", "concurrency", "helm_timeout", "log_format",
-                 "log_level"):
+    for name in ("path", "cache_dir", "ssh_known_hosts", "kube_context", "instance", "concurrency", "helm_timeout",
+                 "log_format", "log_level"):
         setattr(engine_args, name, getattr(args, name))
     engine = build_engine(engine_args, mode="plan", log_stream=sys.stderr)
     return engine.observe_cluster
@@ -93,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     configure(args.log_format, args.log_level, stream=sys.stderr)
     request = PreviewRequest(
         source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
-        instance=args.instance, concurrency=max(1, args.concurrency), auth=GitAuth.from_env(os.environ),
+        instance=args.instance, concurrency=max(1, args.concurrency), auth=git_auth(args),
         credentials=repository_credentials(args))
     # helm only renders here (``helm template``): it gets no kubeconfig, even with --cluster, so a chart's
     # ``lookup`` stays empty. --cluster reads releases through the engine's own helm client.

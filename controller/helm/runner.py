@@ -1,8 +1,13 @@
-"""Exec the helm binary: argument list only, hard timeout (terminate, then kill), typed errors.
+"""Exec the helm binary: argument list only, allow-listed environment, hard timeout, typed errors.
 
 Owns: process lifecycle of every helm invocation; a failed one raises the typed error that
 ``controller.helm.errors.helm_error`` builds from its stderr (scrubbed of URL userinfo and known secrets).
 A cancelled invocation terminates its helm process before the cancellation propagates.
+Owns too: ``helm_child_env``, the environment every helm process gets (pure; see its docstring): helm's own
+settings and what it needs to reach the cluster, never an ``EXTCTL_*`` variable. Helm reads its SQL
+storage driver's connection string only from ``HELM_DRIVER_SQL_CONNECTION_STRING``, so that one may hold
+a database password: its password is registered as a secret (redacted from logs and errors), and the
+documented alternative is a password-free connection string plus ``PGPASSFILE`` (a mounted 0600 file).
 ``HelmSettings.cluster_access=False`` (previews: ``helm template`` only) runs helm with no way to find a
 cluster: ``KUBECONFIG`` is the empty ``os.devnull``, ``HELM_KUBE*`` and the in-cluster
 ``KUBERNETES_SERVICE_HOST``/``_PORT`` are removed, and ``--kube-context`` is never added.
@@ -14,12 +19,66 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from urllib.parse import unquote, urlsplit
 
 from controller.errors import HelmBinaryMissing, HelmTimeout
 from controller.helm.errors import helm_error
+from controller.logs import register_secret
+
+_HELM_INHERITED = frozenset({
+    "PATH", "HOME", "TMPDIR", "LANG",
+    "KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT",  # kubeconfig, or in-cluster config
+    "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+    # helm's SQL storage driver (lib/pq): a password file and TLS files instead of secrets in variables.
+    "PGPASSFILE", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY",
+})
+_LOCALE = re.compile(r"^LC_[A-Z_]+$")
+EXTRA_NAMES_VAR = "EXTCTL_HELM_PASS_ENV"
+SQL_CONNECTION_VAR = "HELM_DRIVER_SQL_CONNECTION_STRING"
+
+
+def helm_child_env(environ: Mapping[str, str], pass_env: Iterable[str] = ()) -> dict[str, str]:
+    """The environment of a helm process: from ``environ`` only ``PATH``, ``HOME``, ``TMPDIR``, ``LANG``,
+    ``LC_*``, ``KUBECONFIG``, ``KUBERNETES_SERVICE_HOST``/``PORT``, every ``HELM_*`` (helm's own settings:
+    storage driver, config/cache/data dirs, registry and repository config), ``XDG_{CACHE,CONFIG,DATA}_HOME``,
+    proxy variables, ``SSL_CERT_FILE``/``SSL_CERT_DIR``, the ``PGPASSFILE``/``PGSSL*`` files of the SQL
+    driver, and the names listed in ``pass_env`` (``EXTCTL_HELM_PASS_ENV``, e.g. ``AWS_PROFILE`` for a
+    kubeconfig exec plugin). Never a variable whose name starts with ``EXTCTL_``."""
+    extra = set(pass_env)
+
+    def allowed(name: str) -> bool:
+        if name.startswith("EXTCTL_"):
+            return False
+        return (name in _HELM_INHERITED or name.startswith("HELM_") or name in extra
+                or _LOCALE.match(name) is not None)
+
+    return {name: value for name, value in environ.items() if allowed(name)}
+
+
+def parse_pass_env(value: str | None) -> tuple[str, ...]:
+    """``EXTCTL_HELM_PASS_ENV``: comma- or space-separated variable names (``EXTCTL_*`` names are ignored)."""
+    return tuple(n for n in re.split(r"[,\s]+", value or "") if n and not n.startswith("EXTCTL_"))
+
+
+def register_sql_password(connection_string: str | None) -> None:
+    """Redact the password of helm's SQL connection string (URL or ``key=value`` form) from logs and errors."""
+    if not connection_string:
+        return
+    if "://" in connection_string:
+        with contextlib.suppress(ValueError):
+            password = urlsplit(connection_string).password
+            if password:
+                register_secret(password)
+                register_secret(unquote(password))
+        return
+    for match in re.finditer(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", connection_string):
+        register_secret(match.group(1).strip("'"))
 
 
 def _env_bool(name: str) -> bool | None:
@@ -42,13 +101,16 @@ class HelmSettings:
     kube_context: str | None = None
     history_max: int = 10
     chart_cache_dir: str | None = None  # pulled chart archives (install/upgrade work while a repository is down)
-    extra_env: Mapping[str, str] = field(default_factory=dict)
+    extra_env: Mapping[str, str] = field(default_factory=dict)  # set by extctl itself, on top of the allow-list
+    pass_env: tuple[str, ...] = ()  # more variable names helm may inherit (EXTCTL_HELM_PASS_ENV)
     cluster_access: bool = True  # False: helm gets no kubeconfig, no HELM_KUBE*, no in-cluster address
 
     @classmethod
     def from_env(cls, **overrides: object) -> HelmSettings:
-        """Defaults from ``HELM_BIN``, ``EXTCTL_HELM_SERVER_SIDE``, ``EXTCTL_HELM_OPENAPI_VALIDATION``."""
-        values: dict[str, object] = {"binary": os.environ.get("HELM_BIN") or shutil.which("helm") or "helm"}
+        """Defaults from ``HELM_BIN``, ``EXTCTL_HELM_SERVER_SIDE``, ``EXTCTL_HELM_OPENAPI_VALIDATION``,
+        ``EXTCTL_HELM_PASS_ENV``."""
+        values: dict[str, object] = {"binary": os.environ.get("HELM_BIN") or shutil.which("helm") or "helm",
+                                     "pass_env": parse_pass_env(os.environ.get(EXTRA_NAMES_VAR))}
         server_side = _env_bool("EXTCTL_HELM_SERVER_SIDE")
         if server_side is not None:
             values["server_side"] = server_side
@@ -85,6 +147,8 @@ class HelmRunner:
     def __init__(self, settings: HelmSettings) -> None:
         self.settings = settings
         self.calls = 0  # helm processes started, for the summary line and tests
+        register_sql_password(os.environ.get(SQL_CONNECTION_VAR))
+        register_sql_password(settings.extra_env.get(SQL_CONNECTION_VAR))
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.settings.binary, *args]
@@ -95,7 +159,7 @@ class HelmRunner:
     async def run(self, args: Sequence[str], *, stdin: bytes | None = None,
                   deadline_s: float | None = None, check: bool = True) -> HelmResult:
         """Run helm; raise a typed ``HelmError`` on a non-zero exit when ``check`` is true."""
-        env = dict(os.environ)
+        env = helm_child_env(os.environ, self.settings.pass_env)
         env.update(self.settings.extra_env)
         if not self.settings.cluster_access:
             env = without_cluster_access(env)

@@ -5,9 +5,11 @@ of ``Snapshot``, ``Source``, ``GitAuth``, ``files_at_ref`` / ``export_ref`` (any
 PR previews) and ``watch_local`` / ``awatch_local``. Loading gitpython here never fails for want of a
 git executable (``GIT_PYTHON_REFRESH=quiet`` unless set): a missing git is a ``SourceInvalid`` when a
 Git source is used, and local directories need no git at all. This package is the only part of extctl
-that touches Git (gitpython; ``git`` is spawned only through gitpython's ``repo.git.*`` API).
+that touches Git (gitpython; ``git`` is spawned only through gitpython's ``repo.git.*`` API, with the
+allow-listed environment of ``gitenv``: never extctl's own ``EXTCTL_*`` variables or secrets).
 Modules: ``gitrepo`` follows a branch, ``gitrefs`` reads refs for previews, ``gitcache`` owns the clone
-cache and its self-healing, ``giterrors`` maps git's failures to typed errors.
+cache and its self-healing, ``giterrors`` maps git's failures to typed errors, ``auth`` holds
+credentials and SSH host keys, ``gitenv`` the environment of every git child.
 Must not: parse manifests, talk to the cluster, raise anything but ``ExtctlError`` subclasses for an
 expected failure, or let a credential reach a URL, a log line or an error message (every URL is shown
 without userinfo).
@@ -20,6 +22,9 @@ import os
 # gitpython checks for a git executable when it is imported and by default raises ImportError, which
 # would take down every extctl command; "quiet" defers that to the first git call (GitCommandNotFound).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+
+# First, so that gitpython is imported (and every git process started) with the allow-listed environment.
+from controller.source import gitenv  # noqa: F401, I001
 
 from pathlib import Path
 

@@ -1,13 +1,18 @@
-"""Git credentials: where they come from and how they reach git without touching disk or argv.
+"""Git credentials and SSH host keys: where they come from and how they reach git without argv or env.
 
-Owns: ``GitAuth`` (HTTPS token, basic user/password, or an SSH key file), built from
-``EXTCTL_GIT_*`` environment variables or the files they point to; and ``git_environment``, a
-context manager yielding the extra environment for one git process: ``GIT_TERMINAL_PROMPT=0``, a
-``GIT_ASKPASS`` helper script (0700, in a private 0700 temp dir, removed afterwards) that prints the
-user/password from variables set only in that process's environment, ``credential.helper`` reset so
-no stored helper reads or records them, and ``GIT_SSH_COMMAND`` for a key file. A helper that cannot be
-written (temp dir full or read-only) is a ``SourceError``.
-Must not: put a credential into a URL, a command line, a file, a log line or an exception message.
+Owns: ``GitAuth`` (HTTPS token, basic user/password, or an SSH key file, plus the SSH known_hosts
+file), built from ``EXTCTL_GIT_*`` environment variables or the files they point to and from
+``--ssh-known-hosts`` / ``EXTCTL_SSH_KNOWN_HOSTS``; ``require_known_hosts`` (an SSH remote without a
+known_hosts file is refused before any connection); and ``git_environment``, a context manager yielding
+the ``GIT_*`` settings for one git process: ``GIT_TERMINAL_PROMPT=0``; for http(s) with a password a
+``GIT_ASKPASS`` helper script (0700) in a private 0700 temp dir that also holds the user name and the
+password as 0600 files, the directory removed when the block ends (the secret is in no variable and
+no argv: the helper answers git's prompts by reading those files with shell builtins only);
+``credential.helper`` reset so no stored helper reads or records them; and for SSH remotes
+``GIT_SSH_COMMAND`` with ``StrictHostKeyChecking=yes`` against that known_hosts file only. A helper
+that cannot be written (temp dir full or read-only) is a ``SourceError``.
+Must not: put a credential into a URL, a command line, an environment variable, a file that outlives
+the git call, a log line or an exception message; or trust a host key it was not given.
 """
 
 from __future__ import annotations
@@ -19,21 +24,24 @@ import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controller.errors import SourceAuthError, SourceError
 from controller.logs import register_secret
+from controller.source.locations import RemoteLocation
 
 DEFAULT_TOKEN_USERNAME = "x-access-token"  # noqa: S105 - a user name git hosts accept with tokens
-_USER_VAR = "EXTCTL_GIT_ASKPASS_USERNAME"
-_PASS_VAR = "EXTCTL_GIT_ASKPASS_PASSWORD"  # noqa: S105 - the variable name, not a value
-_ASKPASS_SCRIPT = f"""#!/bin/sh
-# extctl askpass helper: answers git's prompts from its own process environment only.
+KNOWN_HOSTS_ENV = "EXTCTL_SSH_KNOWN_HOSTS"
+# Shell builtins only (no cat, no dirname): the answer never appears on any process's command line.
+_ASKPASS_SCRIPT = """#!/bin/sh
+# extctl askpass helper: answers git's prompts from the 0600 files next to this script.
 case "$1" in
-  [Uu]sername*) printf '%s\\n' "${_USER_VAR}" ;;
-  *) printf '%s\\n' "${_PASS_VAR}" ;;
+  [Uu]sername*) answer="${0%/*}/username" ;;
+  *) answer="${0%/*}/password" ;;
 esac
+IFS= read -r line < "$answer"
+printf '%s\\n' "$line"
 """
 
 
@@ -64,15 +72,22 @@ class GitAuth:
         return cls(ssh_key_file=key_file, known_hosts_file=known_hosts_file, kind="ssh")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> GitAuth | None:
-        """Read ``EXTCTL_GIT_TOKEN[_FILE]``, ``EXTCTL_GIT_USERNAME`` + ``EXTCTL_GIT_PASSWORD[_FILE]``
-        or ``EXTCTL_GIT_SSH_KEY_FILE`` (+ optional ``EXTCTL_GIT_KNOWN_HOSTS_FILE``); None if none is set.
-        """
+    def from_env(cls, environ: Mapping[str, str], known_hosts: str | Path | None = None) -> GitAuth | None:
+        """Read ``EXTCTL_GIT_TOKEN[_FILE]``, ``EXTCTL_GIT_USERNAME`` + ``EXTCTL_GIT_PASSWORD[_FILE]`` or
+        ``EXTCTL_GIT_SSH_KEY_FILE``, plus the known_hosts file: ``known_hosts`` (the ``--ssh-known-hosts``
+        value) or else ``EXTCTL_SSH_KNOWN_HOSTS``. None if nothing is set."""
+        hosts = _known_hosts_file(known_hosts if known_hosts else environ.get(KNOWN_HOSTS_ENV) or None)
+        auth = cls._credentials(environ)
+        if hosts is None:
+            return auth
+        return cls(known_hosts_file=hosts) if auth is None else replace(auth, known_hosts_file=hosts)
+
+    @classmethod
+    def _credentials(cls, environ: Mapping[str, str]) -> GitAuth | None:
         token = _value_or_file(environ, "EXTCTL_GIT_TOKEN")
         password = _value_or_file(environ, "EXTCTL_GIT_PASSWORD")
         username = environ.get("EXTCTL_GIT_USERNAME") or None
         key_file = environ.get("EXTCTL_GIT_SSH_KEY_FILE") or None
-        known_hosts = environ.get("EXTCTL_GIT_KNOWN_HOSTS_FILE") or None
         if token is not None and password is not None:
             raise SourceAuthError(
                 "both EXTCTL_GIT_TOKEN and EXTCTL_GIT_PASSWORD are set",
@@ -94,8 +109,13 @@ class GitAuth:
                     f"EXTCTL_GIT_SSH_KEY_FILE points to {key}, which is not a readable file",
                     hint="mount the SSH private key and point EXTCTL_GIT_SSH_KEY_FILE at it",
                 )
-            return cls.ssh(key, Path(known_hosts) if known_hosts else None)
+            return cls.ssh(key)
         return None
+
+    def with_embedded(self, username: str | None, password: str) -> GitAuth:
+        """Basic auth from a URL's userinfo, keeping this object's known_hosts file."""
+        return replace(GitAuth.basic(username or DEFAULT_TOKEN_USERNAME, password),
+                       known_hosts_file=self.known_hosts_file)
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -111,6 +131,44 @@ class GitAuth:
         if self.kind == "ssh":
             return f"ssh key {self.ssh_key_file}"
         return "no auth"
+
+
+def _known_hosts_file(value: str | Path | None) -> Path | None:
+    """The ``--ssh-known-hosts`` file, checked to be a readable, non-empty file; None if not given."""
+    if value is None or str(value) == "":
+        return None
+    path = Path(value)
+    what = f"--ssh-known-hosts (env {KNOWN_HOSTS_ENV}) points to {path}, which"
+    hint = ("mount the known_hosts file (a ConfigMap or Secret) and point --ssh-known-hosts at it; "
+            + _keyscan_hint("[-p PORT] HOST"))
+    try:
+        size = path.stat().st_size if path.is_file() else None
+        readable = os.access(path, os.R_OK)
+    except OSError as exc:
+        raise SourceAuthError(f"{what} cannot be read ({exc.strerror})", hint=hint) from exc
+    if size is None or not readable:
+        raise SourceAuthError(f"{what} is not a readable file", hint=hint)
+    if size == 0:
+        raise SourceAuthError(f"{what} is empty, so no host key would be trusted", hint=hint)
+    return path
+
+
+def _keyscan_hint(target: str) -> str:
+    return (f"create it with `ssh-keyscan {target} > known_hosts` and check its fingerprints "
+            "(`ssh-keygen -lf known_hosts`) against the ones your Git host publishes")
+
+
+def require_known_hosts(auth: GitAuth | None, remote: str, host: str, port: int | None) -> Path:
+    """The known_hosts file for the SSH remote ``remote``; ``SourceAuthError`` (before any connection)
+    when none was given: extctl never trusts a host key on first use."""
+    if auth is not None and auth.known_hosts_file is not None:
+        return auth.known_hosts_file
+    target = f"-p {port} {host}" if port else host
+    raise SourceAuthError(
+        f"the SSH source {remote} needs a known_hosts file to verify the server's host key, and none was given",
+        hint=f"{_keyscan_hint(target)}, then pass --ssh-known-hosts known_hosts (env {KNOWN_HOSTS_ENV}; "
+             "in Kubernetes, mount it from a ConfigMap or Secret)",
+    )
 
 
 def _value_or_file(environ: Mapping[str, str], name: str) -> str | None:
@@ -138,70 +196,53 @@ def _value_or_file(environ: Mapping[str, str], name: str) -> str | None:
     return text
 
 
-def _ssh_command(auth: GitAuth) -> str:
-    assert auth.ssh_key_file is not None  # noqa: S101 - guarded by kind == "ssh"
+def ssh_command(known_hosts: Path, key_file: Path | None) -> str:
+    """``GIT_SSH_COMMAND``: batch mode, and only host keys from ``known_hosts`` are trusted (none is added)."""
     parts = [
-        "ssh", "-i", str(auth.ssh_key_file), "-o", "IdentitiesOnly=yes",
-        "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+        "ssh", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "UpdateHostKeys=no",
     ]
-    if auth.known_hosts_file is not None:
-        parts += ["-o", f"UserKnownHostsFile={auth.known_hosts_file}"]
+    if key_file is not None:
+        parts += ["-i", str(key_file), "-o", "IdentitiesOnly=yes"]
     return shlex.join(parts)
 
 
-def _config_env(settings: Mapping[str, str]) -> dict[str, str]:
-    """``GIT_CONFIG_COUNT``/``KEY_n``/``VALUE_n`` entries appended after any the process already has."""
-    try:
-        start = int(os.environ.get("GIT_CONFIG_COUNT", "0") or "0")
-    except ValueError:
-        start = 0
-    env: dict[str, str] = {}
-    for offset, (key, value) in enumerate(settings.items()):
-        env[f"GIT_CONFIG_KEY_{start + offset}"] = key
-        env[f"GIT_CONFIG_VALUE_{start + offset}"] = value
-    env["GIT_CONFIG_COUNT"] = str(start + len(settings))
-    return env
-
-
 @contextmanager
-def git_environment(auth: GitAuth | None, *, http: bool) -> Iterator[dict[str, str]]:
-    """Extra environment for git processes run inside the block (the askpass dir lives only that long).
-
-    ``http`` says whether the remote is http(s): only then are user/password offered to git.
-    """
+def git_environment(auth: GitAuth | None, remote: RemoteLocation) -> Iterator[dict[str, str]]:
+    """``GIT_*`` settings for git processes that talk to ``remote`` inside the block (the askpass dir
+    lives only that long). User/password are offered only to an http(s) remote; an SSH remote must
+    have a known_hosts file (``SourceAuthError`` otherwise, before git runs)."""
     # An empty GIT_ASKPASS stops git from falling back to core.askPass / SSH_ASKPASS (GUI prompts).
     env: dict[str, str] = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": ""}
-    if auth is not None and auth.kind == "ssh":
-        env["GIT_SSH_COMMAND"] = _ssh_command(auth)
-    if auth is None or not http or auth.password is None:
+    if remote.ssh_host is not None:
+        known_hosts = require_known_hosts(auth, remote.display, *remote.ssh_host)
+        env["GIT_SSH_COMMAND"] = ssh_command(known_hosts, auth.ssh_key_file if auth is not None else None)
+    if auth is None or not remote.is_http or auth.password is None:
         yield env
         return
-    script = _write_askpass_script()
+    script = _write_askpass(auth.username or DEFAULT_TOKEN_USERNAME, auth.password)
     try:
-        env.update(
-            {
-                "GIT_ASKPASS": str(script),
-                _USER_VAR: auth.username or DEFAULT_TOKEN_USERNAME,
-                _PASS_VAR: auth.password,
-                # An empty credential.helper clears every configured helper, so nothing stored is used
-                # and nothing we send is stored (``credential approve``) or erased (``reject``).
-            }
-        )
-        env.update(_config_env({"credential.helper": ""}))
+        env["GIT_ASKPASS"] = str(script)
+        # An empty credential.helper clears every configured helper, so nothing stored is used
+        # and nothing we send is stored (``credential approve``) or erased (``reject``).
+        env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper", "GIT_CONFIG_VALUE_0": ""})
         yield env
     finally:
         shutil.rmtree(script.parent, ignore_errors=True)
 
 
-def _write_askpass_script() -> Path:
-    """The askpass helper (0700) in a fresh private directory (0700); ``SourceError`` if it cannot be written."""
+def _write_askpass(username: str, password: str) -> Path:
+    """The askpass helper (0700) and its answers (0600) in a fresh private directory (0700).
+
+    ``SourceError`` if they cannot be written; nothing is left behind then."""
     tmpdir: Path | None = None
     try:
         tmpdir = Path(tempfile.mkdtemp(prefix="extctl-askpass-"))  # mkdtemp creates it 0700
+        _write_private(tmpdir / "username", username + "\n", stat.S_IRUSR | stat.S_IWUSR)
+        _write_private(tmpdir / "password", password + "\n", stat.S_IRUSR | stat.S_IWUSR)
         script = tmpdir / "askpass.sh"
-        fd = os.open(script, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRWXU)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(_ASKPASS_SCRIPT)
+        _write_private(script, _ASKPASS_SCRIPT, stat.S_IRWXU)
     except OSError as exc:
         if tmpdir is not None:
             shutil.rmtree(tmpdir, ignore_errors=True)
@@ -211,3 +252,9 @@ def _write_askpass_script() -> Path:
             hint="check free disk space and permissions of the temporary directory (TMPDIR)",
         ) from exc
     return script
+
+
+def _write_private(path: Path, text: str, mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

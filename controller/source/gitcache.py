@@ -17,8 +17,10 @@ be told apart from a fast-forward. (A force-push that rewrites history below the
 makes that one fetch transfer the new branch's full history.)
 
 Must not: decide what to fetch or check out (``gitrepo`` follows a branch, ``gitrefs`` reads refs for
-previews), spawn git other than through gitpython's ``repo.git.*`` API, or write credentials into
-``.git/config``, argv, logs or messages (see ``controller.source.auth``).
+previews), spawn git other than through gitpython's ``repo.git.*`` API, set git's environment other
+than through ``controller.source.gitenv.git_settings`` (the allow-list), or write credentials into
+``.git/config``, argv, environment variables, logs or messages (see ``controller.source.auth``).
+An SSH remote without a known_hosts file is refused when the cache is created, before any connection.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from git.exc import GitCommandError, GitCommandNotFound, InvalidGitRepositoryErr
 
 from controller.errors import SourceError, SourceInvalid
 from controller.logs import get_logger
-from controller.source.auth import DEFAULT_TOKEN_USERNAME, GitAuth, git_environment
+from controller.source.auth import GitAuth, git_environment, require_known_hosts
+from controller.source.gitenv import git_settings
 from controller.source.giterrors import classify, git_not_found, git_stderr, remote_failure, summary
 from controller.source.locations import RemoteLocation, parse_remote, scrub
 
@@ -112,10 +115,10 @@ def cache_dir_error(exc: OSError, cache_dir: Path, remote: str) -> SourceError:
 
 
 def _merge_embedded(auth: GitAuth | None, remote: RemoteLocation) -> GitAuth | None:
-    """Credentials written into an http(s) URL become basic auth (explicit ``auth`` wins)."""
-    if auth is not None or remote.embedded_password is None:
+    """Credentials written into an http(s) URL become basic auth (explicit credentials win)."""
+    if remote.embedded_password is None or (auth is not None and auth.kind != "none"):
         return auth
-    return GitAuth.basic(remote.embedded_username or DEFAULT_TOKEN_USERNAME, remote.embedded_password)
+    return (auth or GitAuth()).with_embedded(remote.embedded_username, remote.embedded_password)
 
 
 class GitCache:
@@ -142,6 +145,8 @@ class GitCache:
         except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop
             raise SourceInvalid(f"--cache-dir {cache_dir} cannot be resolved: {exc}") from exc
         self.auth = _merge_embedded(auth, self.remote)
+        if self.remote.ssh_host is not None:  # refused here, before any connection, not at the first fetch
+            require_known_hosts(self.auth, self.remote.display, *self.remote.ssh_host)
         self.what = what  # e.g. "branch 'main'" -- used in messages
         self.fetch_timeout = fetch_timeout
         self.secrets: tuple[str, ...] = tuple(
@@ -183,7 +188,7 @@ class GitCache:
     def _run_in_repo(self, operation: Callable[[git.Repo], T]) -> T:
         repo = self._open_or_init()
         try:
-            with repo.git.custom_environment(**self._base_env()):
+            with git_settings(**self._base_env()):
                 self._ensure_remote(repo)
                 return operation(repo)
         finally:
@@ -212,7 +217,7 @@ class GitCache:
 
     def _remote_run(self, repo: git.Repo, *args: str) -> str:
         """``git fetch ...`` with the credentials environment (askpass / ssh command) for this call only."""
-        with git_environment(self.auth, http=self.remote.is_http) as env, repo.git.custom_environment(**env):
+        with git_environment(self.auth, self.remote) as env, git_settings(**env):
             return self.run(repo, "fetch", *args, timeout=self.fetch_timeout)
 
     def _open_or_init(self) -> git.Repo:

@@ -96,6 +96,14 @@ def remote_failure(stderr: str, *, remote: str, what: str, action: str, detail: 
     ``detail`` the scrubbed ``summary`` of ``stderr``.
     """
     kind = classify(stderr)
+    if kind == "auth" and "host key verification failed" in stderr.lower():
+        return SourceAuthError(
+            f"the SSH host key of {remote} is not in the --ssh-known-hosts file, or does not match it, while "
+            f"{action} ({detail})",
+            hint="if the host's key really changed, check the new fingerprint against the one your Git host "
+            "publishes and update the known_hosts file (ssh-keyscan HOST); otherwise something is intercepting "
+            "the connection",
+        )
     if kind == "auth":
         return SourceAuthError(
             f"authentication to {remote} failed while {action} ({detail})",

@@ -28,6 +28,7 @@ from controller.urls import sanitize_url
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # git's "scp-like" syntax: [user@]host:path, where no slash comes before the first colon.
 _SCP = re.compile(r"^(?:(?P<user>[^@/:\s]+)@)?(?P<host>[^@/:\s]+):(?P<path>(?!//).*)$")
+_SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,21 @@ class RemoteLocation:
     @property
     def is_http(self) -> bool:
         return self.config_url.lower().startswith(("http://", "https://"))
+
+    @property
+    def ssh_host(self) -> tuple[str, int | None] | None:
+        """``(host, port)`` when git reaches this remote over SSH (``ssh://``, ``git+ssh://``, scp-like)."""
+        if _SCHEME.match(self.config_url):
+            parts = urlsplit(self.config_url)
+            if parts.scheme.lower() not in _SSH_SCHEMES:
+                return None
+            try:
+                port = parts.port
+            except ValueError:
+                port = None  # git reports the bad port when it connects
+            return parts.hostname or "", port
+        match = _SCP.match(self.config_url)
+        return (match["host"], None) if match is not None else None
 
     @property
     def cache_key(self) -> str:

@@ -26,6 +26,7 @@ from controller.source import GitAuth, GitSource, LocalSource
 from controller.source.auth import git_environment
 from controller.source.gitcache import cache_dir_error
 from controller.source.giterrors import remote_failure
+from controller.source.locations import parse_remote
 
 SECRET = "pa55-w0rd-never-shown"
 REMOTE = "https://git.example.com/org/repo.git"
@@ -87,7 +88,8 @@ def test_unusable_temp_dir_for_the_askpass_helper_is_a_source_error(
     not_a_dir = tmp_path / "tmp-file"
     not_a_dir.write_text("")
     monkeypatch.setattr(tempfile, "tempdir", str(not_a_dir))
-    with pytest.raises(SourceError) as failure, git_environment(GitAuth.basic("alice", SECRET), http=True):
+    remote = parse_remote("https://h/r.git")
+    with pytest.raises(SourceError) as failure, git_environment(GitAuth.basic("alice", SECRET), remote):
         pass
     assert SECRET not in str(failure.value)
     assert isinstance(failure.value.__cause__, OSError)

@@ -1,7 +1,7 @@
 """Local-directory sources, source-string parsing, credentials handling and the manifest watcher.
 
 No Git remote here (see ``tests/integration/test_source_git.py``); the askpass helper is run once
-with ``sh`` to prove it answers git's prompts from its environment only.
+with ``sh`` to prove it answers git's prompts from its private files, not its environment.
 """
 
 from __future__ import annotations
@@ -219,7 +219,14 @@ def test_git_auth_from_env_variants(tmp_path: Path) -> None:
     key = tmp_path / "id_ed25519"
     key.write_text("key")
     ssh = GitAuth.from_env({"EXTCTL_GIT_SSH_KEY_FILE": str(key)})
-    assert ssh is not None and ssh.kind == "ssh" and ssh.ssh_key_file == key
+    assert ssh is not None and ssh.kind == "ssh" and ssh.ssh_key_file == key and ssh.known_hosts_file is None
+
+    hosts = tmp_path / "known_hosts"
+    hosts.write_text("h ssh-ed25519 AAAA\n")
+    with_hosts = GitAuth.from_env({"EXTCTL_GIT_SSH_KEY_FILE": str(key), "EXTCTL_SSH_KNOWN_HOSTS": str(hosts)})
+    assert with_hosts is not None and (with_hosts.kind, with_hosts.known_hosts_file) == ("ssh", hosts)
+    only_hosts = GitAuth.from_env({}, known_hosts=hosts)  # the --ssh-known-hosts flag, no credentials
+    assert only_hosts is not None and (only_hosts.kind, only_hosts.known_hosts_file) == ("none", hosts)
 
 
 @pytest.mark.parametrize(
@@ -241,38 +248,46 @@ def test_git_auth_from_env_errors(environ: dict[str, str]) -> None:
 def test_askpass_helper_lives_only_for_the_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     auth = GitAuth.basic("alice", SECRET)
-    with git_environment(auth, http=True) as env:
+    with git_environment(auth, parse_remote("https://h/r.git")) as env:
         script = Path(env["GIT_ASKPASS"])
         assert stat.S_IMODE(script.stat().st_mode) == 0o700
         assert stat.S_IMODE(script.parent.stat().st_mode) == 0o700
+        assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in script.parent.iterdir()} == {
+            "askpass.sh": 0o700, "username": 0o600, "password": 0o600}
         assert SECRET not in script.read_text()
+        assert SECRET not in "".join(env.values()) and not [k for k in env if not k.startswith("GIT_")]
         assert env["GIT_TERMINAL_PROMPT"] == "0"
-        count = int(env["GIT_CONFIG_COUNT"])
-        assert env[f"GIT_CONFIG_KEY_{count - 1}"] == "credential.helper"
-        assert env[f"GIT_CONFIG_VALUE_{count - 1}"] == ""
-        run_env = {**os.environ, **env}
+        assert (env["GIT_CONFIG_COUNT"], env["GIT_CONFIG_KEY_0"], env["GIT_CONFIG_VALUE_0"]) == (
+            "1", "credential.helper", "")
+        # The helper answers from its files, with nothing of the secret in its environment or argv.
+        clean = {"PATH": os.environ["PATH"]}
         user = subprocess.run(
-            [str(script), "Username for 'https://h': "], env=run_env, capture_output=True, text=True, check=True
+            [str(script), "Username for 'https://h': "], env=clean, capture_output=True, text=True, check=True
         )
         password = subprocess.run(
-            [str(script), "Password for 'https://alice@h': "], env=run_env, capture_output=True, text=True, check=True
+            [str(script), "Password for 'https://alice@h': "], env=clean, capture_output=True, text=True, check=True
         )
         assert (user.stdout, password.stdout) == ("alice\n", SECRET + "\n")
     assert not script.exists() and not script.parent.exists()
+    assert list(tmp_path.iterdir()) == []
     assert SECRET not in os.environ.values()
 
 
 def test_git_environment_without_http_credentials(tmp_path: Path) -> None:
     key = tmp_path / "my key"
     key.write_text("k")
-    with git_environment(GitAuth.ssh(key), http=False) as env:
+    hosts = tmp_path / "known_hosts"
+    hosts.write_text("h ssh-ed25519 AAAA\n")
+    with git_environment(GitAuth(ssh_key_file=key, known_hosts_file=hosts, kind="ssh"),
+                         parse_remote("git@h:org/r.git")) as env:
         assert env["GIT_ASKPASS"] == ""
         command = env["GIT_SSH_COMMAND"]
         assert f"-i '{key}'" in command
-        assert "IdentitiesOnly=yes" in command and "StrictHostKeyChecking=accept-new" in command
-    with git_environment(GitAuth.basic("alice", SECRET), http=False) as env:
+        assert "IdentitiesOnly=yes" in command and "StrictHostKeyChecking=yes" in command
+        assert f"UserKnownHostsFile={hosts}" in command and "accept-new" not in command
+    with git_environment(GitAuth.basic("alice", SECRET), parse_remote("file:///srv/r.git")) as env:
         assert env["GIT_ASKPASS"] == "" and SECRET not in env.values()
-    with git_environment(None, http=True) as env:
+    with git_environment(None, parse_remote("https://h/r.git")) as env:
         assert env == {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": ""}
 
 
