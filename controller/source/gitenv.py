@@ -5,7 +5,8 @@ Owns: ``git_child_env`` (pure: the variables a git child may inherit from extctl
 such settings for the git processes started inside it, in this thread or task only), and the one hook
 that applies both: gitpython always starts git with a copy of ``os.environ`` plus additions and has no
 way to drop a variable (gitpython-developers/GitPython#924), so on import this module wraps gitpython's
-process factory ``git.cmd.safer_popen`` and hands git ``git_child_env(os.environ, <settings>)`` instead.
+process factories (``git.cmd.safer_popen``, and ``git.cmd.Popen`` for its timeout watchdog's ``pgrep``)
+and hands every child ``git_child_env(os.environ, <settings>)`` instead.
 Inherited: ``PATH``, ``HOME``, ``TMPDIR``, ``LANG``/``LC_*``, proxy variables (``HTTPS_PROXY``,
 ``NO_PROXY``… both cases), ``SSL_CERT_FILE``/``SSL_CERT_DIR``, ``GIT_SSL_CAINFO``/``GIT_SSL_CAPATH``
 and where git reads its config (``GIT_CONFIG_GLOBAL``/``GIT_CONFIG_SYSTEM``/``GIT_CONFIG_NOSYSTEM``).
@@ -108,6 +109,9 @@ def _allow_listed_popen(*args: Any, **kwargs: Any) -> Any:
 
 _allow_listed_popen.__wrapped__ = _gitpython_popen  # type: ignore[attr-defined]
 _git.cmd.safer_popen = _allow_listed_popen
+# gitpython's timeout watchdog (``kill_after_timeout``) finds git's children with ``pgrep``/``ps`` through
+# the module's own ``Popen`` name: those get the allow-listed environment too.
+_git.cmd.Popen = _allow_listed_popen
 if _check_git:
     # gitpython's own check of the git executable, now through the wrapper. Quiet, as on import (extctl
     # sets GIT_PYTHON_REFRESH=quiet): a missing git is reported by the first git call that needs it.

@@ -176,3 +176,26 @@ def test_git_sees_only_the_allow_listed_environment(planted: str, tmp_path: Path
     assert not [name for name in env if name.startswith(("EXTCTL_", "AWS_", "GITHUB_"))]
     assert env["GIT_TERMINAL_PROMPT"] == "0" and env["LC_ALL"] == "C"
     assert env["HOME"] == os.environ["HOME"]
+
+
+def test_gitpythons_timeout_watchdog_still_works_through_the_allow_list(tmp_path: Path) -> None:
+    import errno
+
+    import git
+    from git.exc import GitCommandError
+
+    from controller.source.gitenv import git_settings
+
+    fifo = tmp_path / "never-written"
+    os.mkfifo(fifo)
+    try:
+        # The alias blocks opening a FIFO nobody writes; the watchdog lists git's children (pgrep, through
+        # the wrapped factory) and kills them.
+        with git_settings(GIT_TERMINAL_PROMPT="0"), pytest.raises(GitCommandError) as failure:
+            git.Git(str(tmp_path)).execute(["git", "-c", f"alias.block=!cat {fifo}", "block"], kill_after_timeout=0.5)
+        assert "did not complete in 0.5 secs" in str(failure.value)
+    finally:
+        try:  # release a reader the watchdog may have orphaned, so no process outlives the test
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError as exc:
+            assert exc.errno == errno.ENXIO  # no reader left
