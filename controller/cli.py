@@ -46,9 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     # Each command module registers itself; keep this list sorted.
     # Imported here, not at module level, so that importing controller.cli stays cheap.
-    from controller.commands import catalog, plan, preview, reconcile, resolve, run, validate, version  # noqa: PLC0415
+    from controller.commands import (  # noqa: PLC0415
+        catalog,
+        plan,
+        preview,
+        reconcile,
+        resolve,
+        run,
+        status,
+        validate,
+        version,
+    )
 
-    for module in (catalog, plan, preview, reconcile, resolve, run, validate, version):
+    for module in (catalog, plan, preview, reconcile, resolve, run, status, validate, version):
         module.register(subparsers)
     _remember_parsers(parser)
     return parser

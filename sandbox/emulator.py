@@ -8,10 +8,12 @@ subclass fills the gaps a real client trips on:
 - core discovery answers ``groupVersion: "v1"`` (kmock answers ``"/v1"``);
 - objects get ``uid``, ``resourceVersion``, ``creationTimestamp`` and ``generation``;
 - list responses carry ``kind``/``apiVersion`` and honour ``labelSelector``/``fieldSelector``;
-- PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies;
+- PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies
+  (``sandbox.patches``), and server-side apply with ``managedFields`` (``sandbox.apply``);
 - PUT replaces an object (kmock only merges);
-- watches honour selectors and ``timeoutSeconds``;
-- creating a CustomResourceDefinition makes its resource discoverable and servable.
+- watches honour selectors and ``timeoutSeconds`` (``sandbox.selectors``);
+- creating or changing a CustomResourceDefinition makes its resource discoverable and servable, with
+  its status subresource and its printer columns for ``kubectl get`` (``sandbox.crds``).
 
 Fault injection for tests (``_injected_delay``): the annotations ``sandbox.extctl.dev/delay-seconds`` and
 ``sandbox.extctl.dev/reject`` on a written object, and RBAC denial by name: every request for a Secret
@@ -37,6 +39,11 @@ import attrs
 import jsonpatch
 from kmock import KubernetesEmulator, KubernetesError, ResourceInfo, action, resource
 from kmock._internal import parsing, rendering
+
+from sandbox import apply as ssa
+from sandbox import crds
+from sandbox.patches import diff_as_merge_patch, merge, strip_directives
+from sandbox.selectors import match_fields, match_labels
 
 # Resources served from the start: what helm, extctl and the test charts use.
 CORE_RESOURCES: dict[str, ResourceInfo] = {
@@ -69,115 +76,8 @@ DELAY_ANNOTATION = "sandbox.extctl.dev/delay-seconds"
 REJECT_ANNOTATION = "sandbox.extctl.dev/reject"
 FORBIDDEN_NAME_PREFIX = "forbidden-"
 _RBAC_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
-DIRECTIVE_PREFIXES = ("$setElementOrder/", "$retainKeys", "$deleteFromPrimitiveList/", "$patch")
-
-
 def _now() -> str:
     return datetime.datetime.now(tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _strip_directives(patch: Any) -> Any:
-    """Drop strategic-merge-patch directives; the rest behaves as a JSON merge patch here."""
-    if isinstance(patch, dict):
-        return {k: _strip_directives(v) for k, v in patch.items() if not k.startswith(DIRECTIVE_PREFIXES)}
-    if isinstance(patch, list):
-        return [_strip_directives(v) for v in patch]
-    return patch
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge(result.get(key), value)
-    return result
-
-
-def _diff_as_merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
-    """A merge patch that turns ``old`` into ``new`` (kmock stores changes as merge patches)."""
-    patch: dict[str, Any] = {}
-    for key in old:
-        if key not in new:
-            patch[key] = None
-    for key, value in new.items():
-        before = old.get(key)
-        if isinstance(value, dict) and isinstance(before, dict):
-            sub = _diff_as_merge_patch(before, value)
-            if sub:
-                patch[key] = sub
-        elif key not in old or before != value:
-            # A dict replacing a non-dict, or any changed value: set it whole (None-valued
-            # leaves inside a new dict would read as deletions, so they are dropped here).
-            patch[key] = value
-    return patch
-
-
-def _match_labels(labels: Mapping[str, str], selector: str) -> bool:
-    """Evaluate a Kubernetes label selector string (equality, inequality, set-based, existence)."""
-    if not selector:
-        return True
-    for raw in _split_selector(selector):
-        term = raw.strip()
-        if not term:
-            continue
-        if " notin " in term or " in " in term:
-            negate = " notin " in term
-            key, _, values = term.partition(" notin " if negate else " in ")
-            allowed = {v.strip() for v in values.strip().strip("()").split(",")}
-            present = key.strip() in labels and labels[key.strip()] in allowed
-            if present == negate:
-                return False
-        elif "!=" in term:
-            key, _, value = term.partition("!=")
-            if labels.get(key.strip()) == value.strip():
-                return False
-        elif "=" in term:
-            key, _, value = term.partition("==" if "==" in term else "=")
-            if labels.get(key.strip()) != value.strip().lstrip("="):
-                return False
-        elif term.startswith("!"):
-            if term[1:].strip() in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
-def _split_selector(selector: str) -> list[str]:
-    """Split on commas that are not inside ``in (a,b)`` parentheses."""
-    parts, depth, current = [], 0, ""
-    for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    return parts
-
-
-def _match_fields(obj: Mapping[str, Any], selector: str) -> bool:
-    if not selector:
-        return True
-    for term in selector.split(","):
-        negate = "!=" in term
-        key, _, value = term.partition("!=" if negate else "=")
-        value = value.lstrip("=")
-        current: Any = obj
-        for part in key.strip().split("."):
-            current = current.get(part) if isinstance(current, dict) else None
-        if (str(current) == value) == negate:
-            return False
-    return True
 
 
 _kmock_parse_path = parsing.parse_path
@@ -226,6 +126,7 @@ class SandboxEmulator(KubernetesEmulator):
     """kmock's emulator with the fixes listed in the module docstring."""
 
     _rv_counter: Any = attrs.field(factory=lambda: itertools.count(1), init=False)
+    _crds: crds.CrdRegistry = attrs.field(factory=crds.CrdRegistry, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -270,7 +171,7 @@ class SandboxEmulator(KubernetesEmulator):
 
     async def _handle(self, request: rendering.Request) -> Any:
         await self._injected_delay(request)
-        if request.resource is not None and request.subresource is None:
+        if request.resource is not None and request.subresource in (None, "status"):  # status: sandbox/workloads
             prepared = self._prepare_write(request)
             if prepared is not request:
                 # kmock matches requests to reactions by identity in its request log: swap it there.
@@ -289,7 +190,8 @@ class SandboxEmulator(KubernetesEmulator):
             self._forget_request(request)
         if ACCESS_LOG:
             print(f"{request.method.value} {request.url.path_qs} -> {response.status}", flush=True)
-        if request.resource is not None and request.action == action.CREATE and response.status < 300:
+        if request.resource is not None and request.action in {action.CREATE, action.UPDATE} \
+                and response.status < 300:
             self._register_crd(request)
         return response
 
@@ -325,8 +227,10 @@ class SandboxEmulator(KubernetesEmulator):
     def _prepare_write(self, request: rendering.Request) -> rendering.Request:
         res = request.resource
         assert res is not None
+        if request.name is not None and ssa.is_apply(request.headers):
+            request = self._as_apply(request)
         if request.action == action.CREATE and isinstance(request.data, dict):
-            data = copy.deepcopy(request.data)
+            data = crds.split_status(self._crd(res), None, copy.deepcopy(request.data), None)
             meta = data.setdefault("metadata", {})
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
@@ -357,7 +261,8 @@ class SandboxEmulator(KubernetesEmulator):
         elif "json-patch" in content_type and isinstance(request.data, list):
             new = jsonpatch.apply_patch(old, request.data)
         else:
-            new = _merge(old, _strip_directives(request.data))
+            new = merge(old, strip_directives(request.data))
+        new = crds.split_status(self._crd(res), old, new, request.subresource)
         _fold_string_data(res, new)
         meta = new.setdefault("metadata", {})
         for preserved in ("uid", "creationTimestamp", "namespace", "name"):
@@ -366,27 +271,49 @@ class SandboxEmulator(KubernetesEmulator):
         if new.get("spec") != old.get("spec") or new.get("data") != old.get("data"):
             meta["generation"] = int(old.get("metadata", {}).get("generation", 1)) + 1
         meta["resourceVersion"] = self._next_rv()
-        return attrs.evolve(request, action=action.UPDATE, data=_diff_as_merge_patch(old, new))
+        return attrs.evolve(request, action=action.UPDATE, data=diff_as_merge_patch(old, new))
 
-    def _register_crd(self, request: rendering.Request) -> None:
+    def _crd(self, res: resource) -> crds.CrdVersion | None:
+        return self._crds.get(str(res.group), str(res.version), str(res.plural))
+
+    def _as_apply(self, request: rendering.Request) -> rendering.Request:
+        """Server-side apply (``sandbox.apply``): a create, or a PUT of the object the apply results in."""
         res = request.resource
         assert res is not None
-        if res.group != "apiextensions.k8s.io" or not isinstance(request.data, dict):
+        stored = self._stored(request)
+        info = self._crd(res)
+        new = ssa.server_side_apply(
+            dict(stored.raw) if stored is not None else None, ssa.applied_config(request.data, request.text),
+            manager=request.params.get("fieldManager", "unknown"), subresource=request.subresource,
+            split_status=info is not None and info.status_subresource, api_version=self._kind_of(res)[1])
+        if stored is None:
+            if request.subresource is not None:
+                return attrs.evolve(request, action=action.UPDATE)  # kmock answers 404
+            return attrs.evolve(request, action=action.CREATE, method="POST", data=new)
+        return attrs.evolve(request, action=action.UPDATE, method="PUT", data=new)
+
+    def _register_crd(self, request: rendering.Request) -> None:
+        """A created or changed CRD makes its resource discoverable and servable (``sandbox.crds``)."""
+        res = request.resource
+        assert res is not None
+        if res.group != "apiextensions.k8s.io" or request.subresource is not None:
             return
-        spec = request.data.get("spec", {})
-        names = spec.get("names", {})
-        for version in spec.get("versions", []):
-            key = f"{spec.get('group')}/{version.get('name')}/{names.get('plural')}"
-            self.resources[key] = ResourceInfo(
-                kind=names.get("kind"), singular=names.get("singular"),
-                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-                shortnames=set(names.get("shortNames", [])), verbs=set(VERBS),
-            )
+        name = request.name or ((request.data or {}).get("metadata") or {}).get("name")
+        key = (res, None, name)
+        if not name or key not in self.objects or self.objects[key].deleted:
+            return
+        stored = self.objects[key]
+        for key, fields in self._crds.register(stored.raw):
+            info = ResourceInfo(**fields, verbs=set(VERBS))
+            crd = self._crds.get(*key.split("/"))
+            if crd is not None and crd.status_subresource:
+                info.subresources.add("status")
+            self.resources[key] = info
 
     # ---- reads -----------------------------------------------------------------------------
     def _selected(self, request: rendering.Request, obj: Mapping[str, Any]) -> bool:
         labels = obj.get("metadata", {}).get("labels") or {}
-        return _match_labels(labels, request.params.get("labelSelector", "")) and _match_fields(
+        return match_labels(labels, request.params.get("labelSelector", "")) and match_fields(
             obj, request.params.get("fieldSelector", "")
         )
 
@@ -396,12 +323,22 @@ class SandboxEmulator(KubernetesEmulator):
         kind, api_version = self._kind_of(request.resource)
         items = [item for item in payload["items"] if self._selected(request, item)]
         items.sort(key=lambda o: (o.get("metadata", {}).get("namespace") or "", o["metadata"].get("name", "")))
+        info = self._crd(request.resource)
+        if info is not None and crds.wants_table(request.headers):  # kubectl get: printer columns
+            return crds.table(items, info, str(next(self._rv_counter)))
         return {
             "kind": f"{kind}List",
             "apiVersion": api_version,
             "metadata": {"resourceVersion": str(next(self._rv_counter))},
             "items": items,
         }
+
+    async def _serve_fetch(self, request: rendering.Request) -> rendering.Payload:
+        payload = await super()._serve_fetch(request)
+        info = self._crd(request.resource) if request.resource is not None and request.subresource is None else None
+        if info is not None and isinstance(payload, dict) and crds.wants_table(request.headers):
+            return crds.table([payload], info, str(next(self._rv_counter)))
+        return payload
 
     async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         timeout = float(request.params.get("timeoutSeconds", "0") or 0)

@@ -21,8 +21,10 @@ from kubernetes.client.exceptions import ApiException
 from controller.errors import ClusterError
 from controller.logs import scrub_text
 
-_KINDS = {"namespaces": "namespace", "secrets": "Secret", "configmaps": "ConfigMap"}
-_DOING = {"get": "reading", "create": "creating", "update": "writing"}
+_KINDS = {"namespaces": "namespace", "secrets": "Secret", "configmaps": "ConfigMap", "extensions": "Extension",
+          "events": "Event", "customresourcedefinitions": "CustomResourceDefinition"}
+_DOING = {"get": "reading", "create": "creating", "update": "writing", "patch": "applying", "list": "listing",
+          "delete": "deleting"}
 _MAX_DETAIL = 300
 UNREACHABLE_HINT = "check that the cluster is running and that the kube context points to it: kubectl cluster-info"
 

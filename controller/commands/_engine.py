@@ -24,6 +24,7 @@ from controller.manifests.cache import ParseCache
 from controller.observe import NullObserver, ReleaseObserver
 from controller.source import GitAuth, open_source
 from controller.state import NullStateStore, StateStore
+from controller.status.publisher import NullStatusPublisher, StatusPublisher
 
 
 def _bool(value: str) -> bool:
@@ -153,6 +154,7 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
                             parse_cache=parse_cache)
         return Engine(parts, settings)
     from controller.cluster import KubeCluster  # noqa: PLC0415 - the kubernetes client costs 0.5 s to import
+    from controller.cluster.extensions import ExtensionObjects  # noqa: PLC0415 - same
 
     cluster = KubeCluster(kube_context=args.kube_context)
     cluster.check_config()
@@ -167,5 +169,7 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
         store if applying else NullStateStore(store),
         ProtectedSettingsReader(cluster, system_namespace=settings.system_namespace, create_key=applying),
         executor=Executor(helm, cluster) if applying else None,
-        helm_calls=lambda: helm.runner.calls, parse_cache=parse_cache)
+        helm_calls=lambda: helm.runner.calls, parse_cache=parse_cache,
+        status=StatusPublisher(ExtensionObjects(cluster), instance=settings.instance) if applying
+        else NullStatusPublisher())
     return Engine(parts, settings)

@@ -7,6 +7,9 @@ followed by another pass at once.
 In local-directory mode a manifest change triggers a pass at once (watchfiles). On SIGTERM or
 SIGINT a running pass is allowed to finish (up to ``--shutdown-grace``), so helm actions are never
 cut off half-way in the normal case; then the process exits 0.
+
+With ``--http-addr`` it serves ``/metrics`` (Prometheus), ``/healthz`` (the loop is alive) and ``/readyz``
+(the first pass finished); see docs/observability.md.
 """
 
 from __future__ import annotations
@@ -14,14 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import random
 import signal
 from pathlib import Path
 from typing import Any
 
 from controller.commands._engine import add_engine_options, build_engine, parse_duration
+from controller.engine import Engine
+from controller.http import Health, HttpServer, Request, Response, Route
 from controller.logs import get_logger
 from controller.source import awatch_local
+from controller.status.metrics import Metrics
 
 JITTER_FRACTION = 0.1
 ERROR_BACKOFF_BASE_S = 5.0
@@ -35,6 +42,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--interval", type=parse_duration, default=60.0, help="time between passes (default 60s)")
     parser.add_argument("--shutdown-grace", type=parse_duration, default=330.0,
                         help="on SIGTERM, how long a running pass may take to finish (default 330s)")
+    parser.add_argument("--http-addr", default=os.environ.get("EXTCTL_HTTP_ADDR") or None, metavar="HOST:PORT",
+                        help="serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:8080 (in a pod 0.0.0.0:8080; "
+                             "env EXTCTL_HTTP_ADDR; default: no HTTP server)")
+    parser.add_argument("--liveness-deadline", type=parse_duration, default=1800.0,
+                        help="/healthz fails when a pass runs longer than this, or when no pass started this long "
+                             "after --interval (default 30m)")
     parser.set_defaults(handler=run)
 
 
@@ -45,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 async def _main(args: argparse.Namespace) -> int:
     engine = build_engine(args, mode="apply")
     log = get_logger()
+    health = Health(deadline_s=args.liveness_deadline, idle_s=args.interval * (1 + JITTER_FRACTION))
+    server = _serve(args.http_addr, engine, health) if args.http_addr else None
     stop = asyncio.Event()
     trigger = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,7 +76,9 @@ async def _main(args: argparse.Namespace) -> int:
     try:
         while not stop.is_set():
             trigger.clear()
+            health.started()
             current = asyncio.create_task(engine.run_pass())
+            current.add_done_callback(lambda _task: health.finished())
             await asyncio.wait({current, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if not current.done():
                 log.info("controller.stopping", waiting_for="running pass", grace_s=args.shutdown_grace)
@@ -93,12 +110,38 @@ async def _main(args: argparse.Namespace) -> int:
             trigger_wait.cancel()
     finally:
         stop_wait.cancel()
+        if server is not None:
+            server.stop()
         if watcher is not None:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
     log.info("controller.stopped")
     return 0
+
+
+def _serve(address: str, engine: Engine, health: Health) -> HttpServer:
+    """The HTTP endpoints: a route table another endpoint family (webhooks: ``/hooks/…``) can join."""
+    metrics = Metrics(helm_calls=engine.parts.helm_calls,
+                      catalog_ages=getattr(engine.parts.catalog, "index_ages", dict))
+    engine.parts.status.observers.append(metrics.observe)
+
+    def scrape(_request: Request) -> Response:
+        body, content_type = metrics.exposition()
+        return Response(200, body, content_type)
+
+    def probe(check: Any) -> Any:
+        def answer(_request: Request) -> Response:
+            verdict = check()
+            return Response.text(200 if verdict.ok else 503, ("ok: " if verdict.ok else "failed: ") + verdict.detail)
+        return answer
+
+    server = HttpServer(address, [Route("GET", "/metrics", scrape), Route("GET", "/healthz", probe(health.live)),
+                                  Route("GET", "/readyz", probe(health.ready))])
+    server.start()
+    get_logger().info("http.listening", address=f"{server.host}:{server.port}", port=server.port,
+                      routes=[r.path for r in server.routes])
+    return server
 
 
 async def _watch(directory: Path, stop: asyncio.Event, trigger: asyncio.Event) -> None:

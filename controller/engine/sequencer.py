@@ -16,7 +16,7 @@ import random
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,13 +32,14 @@ from controller.manifests.cache import ParseCache
 from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
 from controller.models.manifests import ManifestSet, Remediation
 from controller.models.plan import Plan, PlannedAction, Policy, guard_prune, plan
-from controller.models.remediation import BACKOFF_BASE_S, DEFAULT_PENDING_TIMEOUT_S, DEFAULT_RETRIES
+from controller.models.remediation import BACKOFF_BASE_S, DEFAULT_PENDING_TIMEOUT_S, DEFAULT_RETRIES, ExtensionState
 from controller.models.remember import next_states
 from controller.models.status import ActionResult, Outcome, Summary, result_without_running, summarize
 from controller.observe.releases import NullObserver, ReleaseObserver
 from controller.source import Snapshot, Source
 from controller.state import NullStateStore, Remembered, StateStore
 from controller.status import log_action, log_manifest_errors, log_notices, log_summary
+from controller.status.publisher import NullStatusPublisher, StatusPublisher
 from controller.urls import sanitize_url
 
 ALLOW_MASS_PRUNE_FILE = (".extctl", "allow-mass-prune")
@@ -76,6 +77,9 @@ class PassResult:
     manifest_errors: tuple[str, ...] = ()
     prune_refused: int = 0
     notes: tuple[str, ...] = ()
+    # For the status publisher: the revision's manifests and what the pass remembers for the next one.
+    manifests: ManifestSet | None = field(default=None, repr=False, compare=False)
+    remembered: Mapping[str, ExtensionState] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,7 @@ class EngineParts:
     executor: Executor | None = None  # None: the pass can only plan
     helm_calls: Callable[[], int] = lambda: 0
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
+    status: StatusPublisher | NullStatusPublisher = field(default_factory=NullStatusPublisher)  # after each pass
 
 
 @dataclass
@@ -171,6 +176,7 @@ class Engine:
                                 reason="InternalError", notes=(_where(exc),))
         result = replace(result, duration_ms=int((self.monotonic() - started) * 1000))
         await self._finish(result, self.parts.helm_calls() - calls_at_start)
+        await self.parts.status.publish(result)
         return result
 
     async def run_until_settled(self) -> list[PassResult]:
@@ -244,14 +250,16 @@ class Engine:
         else:
             results = [result_without_running(a) or ActionResult(a, Outcome.PLANNED) for a in the_plan.actions]
         outcome = "applied" if self.applying else "planned"
+        remembered: Mapping[str, ExtensionState] = current.remembered.extensions
         if self.applying:
             self.last_good_revision = snapshot.revision
-            await self.parts.store.save(Remembered(
-                next_states(current.remembered.extensions, results, now=self.clock(), in_git=manifests.extensions,
-                            jitter=self.jitter(), backoff_base_s=self.settings.backoff_base_s),
-                dict(self.parts.observer.facts), snapshot.revision))
+            remembered = next_states(current.remembered.extensions, results, now=self.clock(),
+                                     in_git=manifests.extensions, jitter=self.jitter(),
+                                     backoff_base_s=self.settings.backoff_base_s)
+            await self.parts.store.save(Remembered(remembered, dict(self.parts.observer.facts), snapshot.revision))
         return PassResult(reconcile_id, snapshot.revision, outcome, plan=the_plan, results=tuple(results),
-                          summary=summarize(results), prune_refused=len(guard.refused), notes=notes)
+                          summary=summarize(results), prune_refused=len(guard.refused), notes=notes,
+                          manifests=manifests, remembered=remembered)
 
     async def _manifests(self, snapshot: Snapshot) -> ManifestSet:
         """Parse the revision's manifests; an unchanged revision reuses the last parse, and a fresh process
