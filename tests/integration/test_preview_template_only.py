@@ -5,7 +5,8 @@ Secrets and Namespaces, a DNS lookup, and hooks (a pre-install Job, a test Pod).
 every way to find a cluster pointing at a TCP listener on 127.0.0.1 (``KUBECONFIG``, ``--kube-context``,
 ``HELM_KUBEAPISERVER`` and the in-cluster ``KUBERNETES_SERVICE_HOST``/``_PORT``): it succeeds, the
 listener never sees a connection, lookups render empty, DNS is off and the hooks appear in the diff as
-manifests (rendered, never run). While helm renders, its process is sampled from ``/proc``: its argv
+manifests (rendered, never run). While helm renders, its process is sampled from ``/proc``
+(``tests.support.proctree``): its argv
 is ``helm template`` without ``--dry-run=server``/``--kube-context`` and its environment has no
 kubeconfig, no ``HELM_KUBE*`` and no in-cluster address. With ``--cluster`` (on the sandbox) extctl
 reads releases with the kubeconfig, but the chart is still rendered blind: ``lookup`` of a Secret that
@@ -32,7 +33,8 @@ from tests.support.charts import REPO_ROOT, helm_bin, helm_env, run_helm
 from tests.support.extctl import extension, extension_type
 from tests.support.git_branches import branch
 from tests.support.git_remote import GitRemote
-from tests.support.localnet import LOOPBACK, wait_for
+from tests.support.localnet import LOOPBACK
+from tests.support.proctree import ProcessTreeSampler
 
 pytestmark = pytest.mark.integration
 
@@ -144,37 +146,6 @@ class HelmSample:
     environ: dict[str, str]
 
 
-def sample_helm_children(proc: subprocess.Popen[str], binary: str, found: list[HelmSample]) -> None:
-    """Record argv and environment of every helm process ``proc`` starts, by polling /proc until it ends.
-
-    A process that is not ``proc``'s child never becomes one, so it is read once; a child is re-read
-    until it has exec'd helm (between fork and exec its cmdline is still Python's)."""
-    ignored: set[int] = set()
-    pause = threading.Event()
-    while proc.poll() is None:
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit() or int(entry.name) in ignored:
-                continue
-            pid = int(entry.name)
-            try:
-                status = Path(entry.path, "status").read_text()
-                parent = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0)
-                if parent != proc.pid:
-                    ignored.add(pid)
-                    continue
-                argv = Path(entry.path, "cmdline").read_bytes().split(b"\0")
-                if os.fsdecode(argv[0]) != binary:
-                    continue
-                raw = Path(entry.path, "environ").read_bytes()
-            except OSError:  # the process ended meanwhile
-                ignored.add(pid)
-                continue
-            ignored.add(pid)
-            environ = dict(item.split("=", 1) for item in os.fsdecode(raw).split("\0") if "=" in item)
-            found.append(HelmSample([os.fsdecode(a) for a in argv if a], environ))
-        pause.wait(0.005)
-
-
 def head_with_probe(remote: GitRemote, tmp: Path, namespace: str) -> None:
     remote.commit({"catalog/probe.yaml": extension_type("demo.probe", "charts", chart="probe", namespace=namespace)})
     branch(remote, "feature", {
@@ -185,19 +156,18 @@ def head_with_probe(remote: GitRemote, tmp: Path, namespace: str) -> None:
 
 def run_preview(remote: GitRemote, tmp: Path, env: dict[str, str], *args: str
                 ) -> tuple[dict[str, Any], list[HelmSample]]:
-    """``extctl preview --output json`` with every helm child it starts sampled; exit code 2 expected."""
+    """``extctl preview --output json`` with every helm process it starts sampled; exit code 2 expected."""
     binary = str(Path(helm_bin()).resolve())
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller", "preview", "--source", remote.file_url, "--base", "main",
          "--head", "feature", "--cache-dir", str(tmp / "git"), "--output", "json", "--log-format", "json", *args],
-        env={**env, "HELM_BIN": binary}, cwd=REPO_ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    samples: list[HelmSample] = []
-    sampler = threading.Thread(target=sample_helm_children, args=(proc, binary, samples), daemon=True)
-    sampler.start()
-    stdout, stderr = proc.communicate(timeout=120)
-    sampler.join(timeout=10)
-    assert proc.returncode == 2, stderr
-    wait_for(lambda: [s for s in samples if s.argv[1:2] == ["template"]], timeout=1, what="a sampled helm template")
+        env={**env, "HELM_BIN": binary}, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    with ProcessTreeSampler(proc) as sampler:
+        stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2, stderr.decode(errors="replace")
+    samples = [HelmSample(list(s.argv), dict(e.decode(errors="replace").split("=", 1) for e in s.environ if b"=" in e))
+               for s in sampler.samples if s.argv and s.argv[0] == binary]
+    assert [s for s in samples if s.argv[1:2] == ["template"]], "no helm template process was sampled"
     return json.loads(stdout), samples
 
 
