@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""`make demo`: start the sandbox, reconcile sample-repo into it once, show the releases, leave it running.
+"""`make demo`: start the sandbox, reconcile sample-repo into it once, show the releases and their status
+(``extctl status``; last, ``kubectl get extensions -A``), leave it running.
 
 `make demo-stop` (``demo.py stop``) stops exactly what ``start`` started. Everything lives in
 ``--dir`` (default ``.demo/``): the sandbox state, its env file and helm's config.
@@ -75,6 +76,8 @@ def start(directory: Path, source: Path) -> int:
                                env=env, check=False)
     print("==> helm list -A")
     subprocess.run([env["HELM_BIN"], "list", "-A"], env=env, check=False)
+    print("==> extctl status")
+    subprocess.run([*extctl, "status"], env=env, check=False)
     print(f"""
 The sandbox keeps running. Next steps:
 
@@ -86,9 +89,13 @@ The sandbox keeps running. Next steps:
   In another terminal, edit a setting, e.g. sample-repo/extensions/*.yaml → configurationSettings,
   and watch `extctl run` upgrade exactly that extension (it watches the directory).
   kubectl get configmaps -A and helm history <name> -n <namespace> show the result.
+  .venv/bin/extctl status monitoring                        # conditions, last actions, Events
+  .venv/bin/extctl run --source sample-repo --http-addr 127.0.0.1:8080 & curl -s 127.0.0.1:8080/metrics
 
   make demo-stop                                            # stop the sandbox
 """)
+    print("==> kubectl get extensions -A")
+    subprocess.run([str(ROOT / ".tools" / "bin" / "kubectl"), "get", "extensions", "-A"], env=env, check=False)
     return reconcile.returncode
 
 
