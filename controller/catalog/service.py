@@ -178,6 +178,18 @@ class CatalogService:
         repository, chart = key
         return _Good(tuple(fetch_oci_versions(repository, chart, credentials=self.credentials)), self._clock())
 
+    def index_ages(self) -> dict[str, float]:
+        """Seconds since each remote repository (URL without credentials) last confirmed a chart's versions;
+        the oldest chart of a repository counts (for ``extctl_catalog_index_age_seconds``)."""
+        now = self._clock()
+        with self._lock:
+            good = list(self._good.items())
+        ages: dict[str, float] = {}
+        for (repository, _chart), entry in good:
+            safe = sanitize_url(repository)
+            ages[safe] = max(ages.get(safe, 0.0), 0.0, now - entry.confirmed_at)
+        return ages
+
     # ------------------------------------------------------------------------------------ state
     def _stale_or_unavailable(self, key: tuple[str, str], error: CatalogError) -> CatalogLookup:
         with self._lock:
