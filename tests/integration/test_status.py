@@ -192,6 +192,7 @@ def test_metrics_health_and_a_planted_secret_nowhere(scenario: Scenario, tmp_pat
         assert samples[("extctl_reconcile_duration_seconds_count", (("outcome", "applied"),))] >= 2
         assert samples[("extctl_helm_calls_total", ())] >= 2
         assert samples[("extctl_last_successful_reconcile_timestamp_seconds", ())] > 1.7e9
+        assert samples[("extctl_catalog_index_age_seconds", (("repository", s.charts.url),))] >= 0
         assert run.terminate().returncode == 0
     assert planted in s.settings_configmap("agent")["value.logLevel"], "the planted value really was delivered"
     seen = {"metrics": text, "objects": json.dumps(objects(s)), "events": json.dumps(events(s)),
