@@ -225,4 +225,6 @@ def test_with_cluster_only_extctl_reads_releases_and_lookup_stays_empty(sandbox:
     assert data["compare"] == "cluster"
     assert_probe_rendered_blind(data)
     assert_template_without_cluster(samples)
-    assert {s.argv[1] for s in samples} <= {"template", "list", "get"}
+    # Only read-only helm commands: list, get metadata, and history for a failed or locked release (the
+    # sandbox is shared, so other tests' failed releases may be observed too).
+    assert {s.argv[1] for s in samples} <= {"template", "list", "get", "history"}
