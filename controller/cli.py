@@ -11,6 +11,7 @@ exposes ``register(subparsers)``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import traceback
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from controller import __version__
+from controller.commands import SUMMARIES
 from controller.errors import ExtctlError
 from controller.logs import scrub_text
 
@@ -36,7 +38,10 @@ class ExtctlArgumentParser(argparse.ArgumentParser):
         sys.exit(USAGE_EXIT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command tree for ``argv``: the command being run is registered in full, every other one by
+    its summary only, so a command imports its own dependencies and nobody else's (``extctl version``
+    never imports the kubernetes client, gitpython or ruamel.yaml)."""
     parser = ExtctlArgumentParser(
         prog="extctl",
         description="GitOps controller for Kubernetes cluster extensions.",
@@ -44,24 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"extctl {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    # Each command module registers itself; keep this list sorted.
-    # Imported here, not at module level, so that importing controller.cli stays cheap.
-    from controller.commands import (  # noqa: PLC0415
-        catalog,
-        plan,
-        preview,
-        reconcile,
-        resolve,
-        run,
-        status,
-        validate,
-        version,
-    )
-
-    for module in (catalog, plan, preview, reconcile, resolve, run, status, validate, version):
-        module.register(subparsers)
+    chosen = _command_in(sys.argv[1:] if argv is None else argv)
+    for name, summary in SUMMARIES.items():
+        if name == chosen:
+            importlib.import_module(f"controller.commands.{name}").register(subparsers)
+        else:
+            subparsers.add_parser(name, help=summary, description=summary)
     _remember_parsers(parser)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command named by ``argv`` (its first argument that is not an option), if it is one."""
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    return first if first in SUMMARIES else None
 
 
 def _remember_parsers(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +76,7 @@ def _remember_parsers(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args, unknown = parser.parse_known_args(argv)
     if unknown:
         getattr(args, _PARSER_ATTR, parser).error(f"unrecognized arguments: {' '.join(unknown)}")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.catalog import CatalogService, ChartVersion, load_credentials
+from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option
 from controller.commands.validate import load_or_report
 from controller.errors import PermanentError
@@ -25,7 +26,7 @@ from controller.models.resolution import parse_versions, versions_for_train
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "catalog", help="browse extension types and their chart versions"
+        "catalog", help=SUMMARIES["catalog"]
     )
     catalog_commands = parser.add_subparsers(dest="catalog_command", metavar="COMMAND")
     catalog_commands.required = True

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine
 from controller.engine import PassResult
 from controller.models.plan import PlannedAction
@@ -21,7 +22,7 @@ from controller.models.plan import PlannedAction
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "plan", help="show what a reconcile would change, without changing anything")
+        "plan", help=SUMMARIES["plan"])
     add_engine_options(parser)
     parser.add_argument("--offline", action="store_true", help="plan against an empty cluster (no cluster access)")
     parser.add_argument("--output", "-o", choices=["text", "json"], default="text")

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option, repository_credentials
 from controller.commands._engine import (
     _env_default,
@@ -42,7 +43,7 @@ from controller.preview import (
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "preview", help="show what a pull request would change: versions, settings and rendered manifests",
+        "preview", help=SUMMARIES["preview"],
         description="Compare the extensions at --head with --base (or the live cluster) and show the rendered "
                     "manifest diff of every extension that changes. Exit 0: no changes, 2: changes, 1: error.")
     parser.add_argument("--source", required=True, help="Git URL or a local Git working tree")

@@ -7,12 +7,13 @@ import argparse
 import asyncio
 from typing import Any
 
+from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine
 
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "reconcile", help="run one reconcile pass against the current kube context")
+        "reconcile", help=SUMMARIES["reconcile"])
     parser.add_argument("--once", action="store_true",
                         help="run a single pass and exit (always the case here; `extctl run` loops)")
     parser.add_argument("--reset", action="append", metavar="NAME", default=[],

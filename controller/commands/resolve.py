@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.catalog import CatalogLookup
+from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option
 from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
@@ -36,7 +37,7 @@ class ExtensionResolution:
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "resolve",
-        help="show the chart version each extension resolves to, with the rule and the reason",
+        help=SUMMARIES["resolve"],
         description="Resolve every extension's target chart version from its release train, as a first "
         "install would get it (or as an upgrade from --installed versions), and explain each choice.",
     )

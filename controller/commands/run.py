@@ -23,6 +23,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine, parse_duration
 from controller.engine import Engine
 from controller.http import Health, HttpServer, Request, Response, Route
@@ -37,7 +38,7 @@ RETRYABLE_OUTCOMES = frozenset({"source-error", "cluster-error", "internal-error
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "run", help="reconcile continuously (the controller's main loop)")
+        "run", help=SUMMARIES["run"])
     add_engine_options(parser)
     parser.add_argument("--interval", type=parse_duration, default=60.0, help="time between passes (default 60s)")
     parser.add_argument("--shutdown-grace", type=parse_duration, default=330.0,

@@ -20,6 +20,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from controller.commands import SUMMARIES
 from controller.commands._engine import _env_default, add_log_options
 from controller.errors import ExtctlError
 from controller.logs import configure
@@ -32,7 +33,7 @@ WIDE = ("REASON", "LAST-ATTEMPTED", "FAILURES", "MESSAGE")
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "status", help="show every extension's state, versions and health from the cluster (exit 1: failed)")
+        "status", help=SUMMARIES["status"])
     parser.add_argument("name", nargs="?", help="one extension: adds its conditions, last actions and Events")
     parser.add_argument("--namespace", "-n", default=None, help="only extensions in this (release) namespace")
     parser.add_argument("--state", default=None, type=str.lower,

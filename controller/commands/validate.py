@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from controller.commands import SUMMARIES
 from controller.errors import ManifestError, ValidationIssue
 from controller.manifests import load_directory
 from controller.models.manifests import ManifestSet
@@ -20,7 +21,7 @@ from controller.models.manifests import ManifestSet
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "validate",
-        help="validate extension manifests",
+        help=SUMMARIES["validate"],
         description="Validate every Extension and ExtensionType under PATH (schema and semantic checks). "
         "Exit status 0 when valid, 1 when not.",
     )

@@ -6,10 +6,11 @@ import argparse
 from typing import Any
 
 from controller import __version__
+from controller.commands import SUMMARIES
 
 
 def register(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser("version", help="print the extctl version")
+    parser: argparse.ArgumentParser = subparsers.add_parser("version", help=SUMMARIES["version"])
     parser.set_defaults(handler=run)
 
 
