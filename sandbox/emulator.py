@@ -57,6 +57,12 @@ CORE_RESOURCES: dict[str, ResourceInfo] = {
     "v1/pods": ResourceInfo(kind="Pod", singular="pod", namespaced=True, shortnames={"po"}),
     "apps/v1/deployments": ResourceInfo(kind="Deployment", singular="deployment", namespaced=True,
                                         shortnames={"deploy"}),
+    "apps/v1/statefulsets": ResourceInfo(kind="StatefulSet", singular="statefulset", namespaced=True,
+                                         shortnames={"sts"}),
+    "apps/v1/daemonsets": ResourceInfo(kind="DaemonSet", singular="daemonset", namespaced=True,
+                                       shortnames={"ds"}),
+    "apps/v1/replicasets": ResourceInfo(kind="ReplicaSet", singular="replicaset", namespaced=True, shortnames={"rs"}),
+    "batch/v1/jobs": ResourceInfo(kind="Job", singular="job", namespaced=True),
     "events.k8s.io/v1/events": ResourceInfo(kind="Event", singular="event", namespaced=True),
     "coordination.k8s.io/v1/leases": ResourceInfo(kind="Lease", singular="lease", namespaced=True),
     "rbac.authorization.k8s.io/v1/roles": ResourceInfo(kind="Role", singular="role", namespaced=True),
@@ -261,7 +267,7 @@ class SandboxEmulator(KubernetesEmulator):
         elif "json-patch" in content_type and isinstance(request.data, list):
             new = jsonpatch.apply_patch(old, request.data)
         else:
-            new = merge(old, strip_directives(request.data))
+            new = merge(copy.deepcopy(old), strip_directives(request.data))  # unshared: metadata changes below
         new = crds.split_status(self._crd(res), old, new, request.subresource)
         _fold_string_data(res, new)
         meta = new.setdefault("metadata", {})
@@ -340,7 +346,15 @@ class SandboxEmulator(KubernetesEmulator):
             return crds.table([payload], info, str(next(self._rv_counter)))
         return payload
 
-    async def _serve_watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
+    def _serve_watch(self, request: rendering.Request) -> rendering.Response:  # type: ignore[override]
+        # A watch stream is JSON (client-go's informers, used by helm's --wait=watcher, refuse octet-stream).
+        # Streaming lists are refused as by an API server without the WatchList gate: client-go then lists.
+        if request.params.get("sendInitialEvents") == "true":
+            raise KubernetesError(status=422, reason="Invalid", message="sendInitialEvents is forbidden for watch "
+                                  "unless the WatchList feature gate is enabled")
+        return rendering.Response(headers={"Content-Type": "application/json"}, payload=self._watch(request))
+
+    async def _watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
         timeout = float(request.params.get("timeoutSeconds", "0") or 0)
         deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else None
         stream = super()._serve_watch(request).__aiter__()
