@@ -214,6 +214,16 @@ class HelmTimeout(HelmError, TransientError):
     transient = True
 
 
+class HelmNotReady(HelmTimeout):
+    """The release was applied but its resources did not become ready (``--wait=watcher``, kstatus) within its
+    timeout. A failed action like any other: remediation, retries and backoff apply. ``resources`` names
+    each unready resource and why, as helm read it from the resource's status."""
+
+    reason = "NotReady"
+    transient = True
+    resources: tuple[str, ...] = ()
+
+
 class HelmOutputInvalid(HelmError, TransientError):
     """helm exited 0 but printed something that is not the JSON extctl asked for (a helm bug, a wrapper
     script, a truncated write); the next call usually answers properly."""

@@ -1,6 +1,7 @@
 """Helm actions as typed calls: list, metadata, history, install, upgrade, rollback, uninstall, template.
 
-Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators),
+Owns: building helm argument lists (apply-mode flags, labels, ``--reset-values``, chart locators, and per
+release ``--timeout``, readiness ``--wait=watcher --wait-for-jobs`` and ``--take-ownership``),
 passing values through a 0600 file in a private 0700 directory that is always removed, so values
 (protected settings included) never appear on a command line, and handing helm only local chart
 archives: a remote ``ChartLocator`` goes through the injected ``ChartFetcher`` first (extctl downloads
@@ -111,6 +112,9 @@ class ReleaseRequest:
     chart: ChartLocator
     values: Mapping[str, Any] = field(repr=False)
     labels: Mapping[str, str] = field(default_factory=dict)
+    wait: bool = False  # --wait=watcher --wait-for-jobs: succeed only once every resource is ready (kstatus)
+    timeout_s: float | None = None  # --timeout for this release (None: HelmSettings.timeout_s)
+    take_ownership: bool = False  # --take-ownership: adopt existing objects that lack helm's annotations
 
 
 @contextlib.contextmanager
@@ -168,6 +172,11 @@ class HelmClient:
         data: list[JsonObject] = parse_json_output(result, "history", list, empty=[])
         return data
 
+    async def get_manifest(self, name: str, namespace: str) -> str:
+        """The rendered objects of the release's current revision (multi-document YAML, hooks excluded)."""
+        result = await self.runner.run(["get", "manifest", name, "-n", namespace])
+        return result.stdout
+
     async def local_chart(self, chart: ChartLocator) -> ChartLocator:
         """``chart`` as a local archive: remote charts go through the ``ChartFetcher`` (extctl downloads
         and verifies them into the chart cache); helm is only ever handed a local path."""
@@ -180,16 +189,33 @@ class HelmClient:
             raise InternalError(f"the chart downloader returned a remote chart for {chart.ref} {chart.version}")
         return local
 
+    def _timeout_s(self, request: ReleaseRequest) -> int:
+        """The request's own timeout, else ``--helm-timeout``: whole seconds, at least one."""
+        return max(1, round(self.settings.timeout_s if request.timeout_s is None else request.timeout_s))
+
+    def _release_flags(self, request: ReleaseRequest) -> list[str]:
+        """``--timeout``, readiness (``--wait=watcher --wait-for-jobs``) and ``--take-ownership`` of one request."""
+        flags = ["--timeout", f"{self._timeout_s(request)}s"]
+        if request.wait:
+            flags += ["--wait=watcher", "--wait-for-jobs"]
+        if request.take_ownership:
+            flags.append("--take-ownership")
+        return flags
+
+    def deadline_s(self, request: ReleaseRequest) -> float:
+        """The hard process deadline of an install/upgrade: its own ``--timeout`` plus the runner's grace."""
+        return self._timeout_s(request) + self.settings.deadline_grace_s
+
     def install_args(self, request: ReleaseRequest, chart: ChartLocator, values: Path) -> list[str]:
         """``helm install``'s argv (``chart`` must be local: ``ChartLocator.args`` refuses a remote one)."""
         return ["install", request.name, *chart.args(), "-n", request.namespace,
-                "-f", str(values), "--timeout", self.settings.timeout_flag,
+                "-f", str(values), *self._release_flags(request),
                 *self._apply_flags(), *self._labels(request.labels)]
 
     def upgrade_args(self, request: ReleaseRequest, chart: ChartLocator, values: Path) -> list[str]:
         """``helm upgrade``'s argv, with ``--reset-values``: the values file is the whole truth."""
         return ["upgrade", request.name, *chart.args(), "-n", request.namespace,
-                "-f", str(values), "--reset-values", "--timeout", self.settings.timeout_flag,
+                "-f", str(values), "--reset-values", *self._release_flags(request),
                 "--history-max", str(self.settings.history_max),
                 *self._apply_flags(), *self._labels(request.labels)]
 
@@ -202,13 +228,13 @@ class HelmClient:
     async def install(self, request: ReleaseRequest) -> None:
         chart = await self.local_chart(request.chart)
         with values_file(request.values) as path:
-            await self.runner.run(self.install_args(request, chart, path))
+            await self.runner.run(self.install_args(request, chart, path), deadline_s=self.deadline_s(request))
 
     async def upgrade(self, request: ReleaseRequest) -> None:
         """Upgrade with ``--reset-values``: the values file is the whole truth, never merged with old values."""
         chart = await self.local_chart(request.chart)
         with values_file(request.values) as path:
-            await self.runner.run(self.upgrade_args(request, chart, path))
+            await self.runner.run(self.upgrade_args(request, chart, path), deadline_s=self.deadline_s(request))
 
     async def rollback(self, name: str, namespace: str, revision: int | None = None) -> None:
         argv = ["rollback", name]

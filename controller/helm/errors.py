@@ -1,8 +1,9 @@
 """What a failed helm invocation means: helm v4's messages mapped to the error classes of ``controller.errors``.
 
 Owns: the pattern table (checked against the real helm v4 binary by tests/integration/test_helm_errors.py),
-``classify(stderr) -> type[HelmError]``, ``summary(stderr)`` (the one-line gist of helm's stderr) and
-``helm_error(...)``, which builds the typed, scrubbed, hinted error the runner raises.
+``classify(stderr) -> type[HelmError]``, ``summary(stderr)`` (the one-line gist of helm's stderr),
+``unready_resources(stderr)`` (what ``--wait=watcher`` found not ready, and why) and ``helm_error(...)``,
+which builds the typed, scrubbed, hinted error the runner raises.
 Must not: spawn processes, decide what to do about a failure, or let secrets reach a message (every
 message goes through ``controller.logs.scrub_text``). Classification never raises, whatever the input.
 """
@@ -19,6 +20,7 @@ from controller.errors import (
     HelmError,
     HelmNamespaceNotFound,
     HelmNotFound,
+    HelmNotReady,
     HelmOperationInProgress,
     HelmRenderError,
     HelmTimeout,
@@ -51,7 +53,8 @@ PATTERNS: tuple[tuple[re.Pattern[str], type[HelmError]], ...] = (
           r"the server is currently unable to handle the request",
           r"connection refused", r"no such host", r"dial tcp", r"i/o timeout", r"tls handshake timeout",
           r"connection reset by peer"), HelmClusterUnreachable),
-    # "INSTALLATION FAILED: resource Deployment/ns/x not ready. status: Unknown, message: context deadline exceeded"
+    # --wait=watcher ran out: "resource Deployment/ns/x not ready. status: InProgress, message: Available: 0/1"
+    (_any(r"resource \S+ not ready\. status: "), HelmNotReady),
     (_any(r"context deadline exceeded", r"timed out waiting", r"timeout waiting",
           r"exceeded the hard deadline"), HelmTimeout),
     # Kubernetes' NotFound for the namespace itself ('namespaces "x" not found'): someone must create it.
@@ -79,6 +82,8 @@ HINTS: dict[type[HelmError], str] = {
                           "chart version",
     HelmClusterUnreachable: "check the kubeconfig/context and that the Kubernetes API server is reachable",
     HelmTimeout: "check why the release's resources do not become ready, or raise --helm-timeout",
+    HelmNotReady: "see why with kubectl describe on the resources named (events, pod logs); fix the chart or its "
+                  "settings, or raise spec.timeout (or --helm-timeout); spec.wait: false stops waiting",
     HelmNamespaceNotFound: "the release namespace does not exist: create it, or check the extension's scope",
     HelmValidationFailed: "change configurationSettings (or the chart) so the rendered objects pass the "
                           "values schema and the cluster's validation; see the message for the field",
@@ -131,11 +136,31 @@ def exit_description(returncode: int) -> str:
     return f"helm exited with {returncode}"
 
 
+_NOT_READY = re.compile(r"resource (?P<kind>[^/\s]+)/(?:(?P<ns>[^/\s]*)/)?(?P<name>\S+) not ready\. "
+                        r"status: (?P<status>[^,\n]*), message: (?P<message>[^\n]*)")
+
+
+def unready_resources(stderr: str) -> tuple[str, ...]:
+    """``Deployment web/agent (InProgress: Available: 0/1)`` per resource helm's watcher reported not ready."""
+    found = []
+    for match in _NOT_READY.finditer(_relevant(stderr)):
+        where = f"{match['ns']}/{match['name']}" if match["ns"] else match["name"]
+        why = "; ".join(p for p in (match["status"].strip(), match["message"].strip()) if p) or "no status"
+        found.append(scrub_text(f"{match['kind']} {where} ({why})"))
+    return tuple(dict.fromkeys(found))
+
+
 def helm_error(args: Sequence[str], stderr: str, returncode: int) -> HelmError:
     """The typed error for a helm invocation that exited with ``returncode``: ``helm <command>: <gist>``
     with a hint. ``args`` only contributes the subcommand (never flags or values, which may be secrets)."""
     error_class = classify(stderr)
     said = summary(stderr)
+    if error_class is HelmNotReady and returncode > 0:
+        resources = unready_resources(stderr)
+        error = HelmNotReady(f"{command_name(args)}: not ready before the timeout: {', '.join(resources)}",
+                             hint=HINTS[HelmNotReady])
+        error.resources = resources
+        return error
     if returncode < 0:  # killed: whatever helm printed so far is context, not the cause
         gist = f"{exit_description(returncode)} ({said})" if said else exit_description(returncode)
     else:

@@ -28,6 +28,7 @@ from controller.errors import (
     HelmError,
     HelmNamespaceNotFound,
     HelmNotFound,
+    HelmNotReady,
     HelmOperationInProgress,
     HelmOutputInvalid,
     HelmRenderError,
@@ -181,14 +182,27 @@ def test_locked_release_is_operation_in_progress(sandbox: SandboxHandle, namespa
 
 
 # ------------------------------------------------------------------------------------- Timeout
-def test_helm_wait_timeout_is_timeout(sandbox: SandboxHandle, namespace: str, chart_repo: ChartRepo) -> None:
-    # The emulator never marks the Deployment ready, so --wait runs into helm's own --timeout.
+def test_helm_wait_timeout_is_not_ready_naming_the_resource(sandbox: SandboxHandle, namespace: str,
+                                                            chart_repo: ChartRepo) -> None:
+    # The sandbox's workload simulator never makes a :crashloop image ready, so --wait=watcher runs into --timeout.
     runner = client(sandbox).runner
     chart = archive(chart_repo)
-    error = failure(HelmTimeout, runner.run(["install", "waits", *chart.args(), "-n", namespace, *APPLY_FLAGS,
-                                             "--wait", "--timeout", "1s"]))
-    assert (error.reason, error.transient) == ("Timeout", True)
-    assert re.search(r"resource Deployment/\S+/waits not ready.*context deadline exceeded", error.message), error
+    error = failure(HelmNotReady, runner.run(["install", "waits", *chart.args(), "-n", namespace, *APPLY_FLAGS,
+                                              "--set", "image.tag=crashloop", "--wait=watcher", "--timeout", "2s"]))
+    assert (error.reason, error.transient) == ("NotReady", True)
+    assert error.message == (f"helm install: not ready before the timeout: Deployment {namespace}/waits "
+                             "(InProgress; Available: 0/1)"), error
+    assert isinstance(error, HelmNotReady) and error.resources == (
+        f"Deployment {namespace}/waits (InProgress; Available: 0/1)",)
+
+
+def test_a_healthy_release_waits_until_ready(sandbox: SandboxHandle, namespace: str, chart_repo: ChartRepo) -> None:
+    runner = client(sandbox).runner
+    chart = archive(chart_repo)
+    run(runner.run(["install", "ready", *chart.args(), "-n", namespace, *APPLY_FLAGS, "--wait=watcher",
+                    "--timeout", "20s"]))
+    status = sandbox.kubectl("get", "deployment", "ready", "-n", namespace, "-o", "jsonpath={.status.readyReplicas}")
+    assert status.stdout == "1", "helm returned only once the simulator reported the Deployment ready"
 
 
 def test_hard_deadline_is_timeout(sandbox: SandboxHandle, namespace: str, chart_repo: ChartRepo) -> None:

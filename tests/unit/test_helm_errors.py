@@ -68,7 +68,11 @@ REAL_MESSAGES: list[tuple[str, str, bool]] = [
     ("W1124 16:15:03.883991   30832 object_status_reporter.go:765] ListAndWatch error (retry expected): "
      "/ConfigMap/namespaces/exp2: no stream serializers registered for application/octet-stream\n"
      "Error: INSTALLATION FAILED: resource Deployment/exp2/t1 not ready. status: Unknown, message: \n"
-     "context deadline exceeded\n", "Timeout", True),
+     "context deadline exceeded\n", "NotReady", True),
+    # --wait=watcher on the sandbox with its workload simulator: a crash-looping Deployment never gets available.
+    ("Error: INSTALLATION FAILED: resource Deployment/w1/a2 not ready. status: InProgress, message: Available: 0/1\n"
+     "context deadline exceeded\n", "NotReady", True),
+    ("Error: UPGRADE FAILED: context deadline exceeded\n", "Timeout", True),
     ('Error: kubernetes cluster unreachable: Get "http://127.0.0.1:1/version": dial tcp 127.0.0.1:1: connect: '
      "connection refused\n", "ClusterUnreachable", True),
     ('level=ERROR msg="cluster reachability check failed: kubernetes cluster unreachable: Get '
@@ -118,6 +122,21 @@ def test_message_is_the_error_part_on_one_line_without_log_chatter() -> None:
     assert error.message == 'helm upgrade: UPGRADE FAILED: cannot patch "r4-settings" with kind ConfigMap: ' \
                             "admission denied: no"
     assert "hunter2" not in str(error)
+
+
+def test_a_readiness_timeout_names_every_unready_resource_and_why() -> None:
+    stderr = ("W1124 20:38:26.14 28875 reporter.go:765] ListAndWatch error (retry expected)\n"
+              "Error: UPGRADE FAILED: resource Deployment/web/agent not ready. status: InProgress, message: "
+              "Available: 0/1\nresource StatefulSet/web/db not ready. status: InProgress, message: Ready: 1/3\n"
+              "resource ClusterRole//reader not ready. status: Unknown, message: \ncontext deadline exceeded\n")
+    error = helm_error(["upgrade", "agent"], stderr, 1)
+    assert isinstance(error, errors.HelmNotReady) and error.transient
+    assert error.resources == ("Deployment web/agent (InProgress; Available: 0/1)",
+                               "StatefulSet web/db (InProgress; Ready: 1/3)", "ClusterRole reader (Unknown)")
+    assert error.message == ("helm upgrade: not ready before the timeout: Deployment web/agent (InProgress; "
+                             "Available: 0/1), StatefulSet web/db (InProgress; Ready: 1/3), ClusterRole reader "
+                             "(Unknown)")
+    assert "spec.timeout" in str(error)
 
 
 def test_message_names_the_subcommand_and_scrubs_url_credentials() -> None:
@@ -227,7 +246,7 @@ TRANSIENT = {
     "CatalogIndexInvalid": False, "CatalogRepositoryNotFound": False, "ChartNotFound": False,
     "LocalRepositoryMissing": False, "SourceError": True, "SourceAuthError": False, "SourceBranchNotFound": True,
     "SourcePathNotFound": False, "SourceInvalid": False, "PreviewPostError": True,
-    "CredentialsInvalid": False, "ChartDownloadFailed": True, "ChartDigestMismatch": True,
+    "CredentialsInvalid": False, "ChartDownloadFailed": True, "ChartDigestMismatch": True, "HelmNotReady": True,
 }
 
 
