@@ -3,9 +3,9 @@
 Owns: building ``ExtensionType``/``Extension`` models from schema-valid documents and the semantic
 rules the schema cannot express: duplicate names and Helm release collisions, unknown types and
 trains, unsupported scopes, credentials written into a chart repository URL (secrets do not belong
-in Git), the version/auto-upgrade rule, ``dependsOn`` targets and cycles, train constraints. Every
-finding is a located ``ValidationIssue``. Must not: read files or the network, or check schema-level
-structure (``schema.py`` already did).
+in Git), the version/auto-upgrade rule, ``dependsOn`` targets and cycles, train constraints, a
+``timeout`` of at least 1s. Every finding is a located ``ValidationIssue``. Must not: read files or
+the network, or check schema-level structure (``schema.py`` already did).
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from controller.manifests.yaml_source import FieldPath, SourceDocument, format_f
 from controller.models.manifests import (
     DEFAULT_RELEASE_TRAINS,
     ChartRef,
+    DriftDetection,
+    DriftIgnoreRule,
+    DriftMode,
     Extension,
     ExtensionSpec,
     ExtensionType,
@@ -33,6 +36,7 @@ from controller.models.manifests import (
     Remediation,
     Scope,
     ScopeKind,
+    duration_seconds,
     effective_namespace,
     is_local_repository,
 )
@@ -111,9 +115,21 @@ def build_extension(document: SourceDocument) -> Extension:
                 install_strategy=((spec.get("remediation") or {}).get("install") or {}).get("strategy", "uninstall"),
                 upgrade_strategy=((spec.get("remediation") or {}).get("upgrade") or {}).get("strategy", "rollback"),
             ),
+            wait=spec.get("wait"),
+            timeout_s=duration_seconds(spec["timeout"]) if "timeout" in spec else None,
+            drift_detection=_drift_detection(spec.get("driftDetection") or {}),
+            take_ownership=spec.get("takeOwnership", False),
         ),
         location=document.locate(["metadata", "name"]),
     )
+
+
+def _drift_detection(data: Mapping[str, Any]) -> DriftDetection:
+    rules = tuple(DriftIgnoreRule(paths=tuple(rule["paths"]), kind=(rule.get("target") or {}).get("kind"),
+                                  name=(rule.get("target") or {}).get("name"),
+                                  namespace=(rule.get("target") or {}).get("namespace"))
+                  for rule in data.get("ignore", ()))
+    return DriftDetection(mode=DriftMode(data["mode"]) if "mode" in data else None, ignore=rules)
 
 
 class SemanticChecker:
@@ -231,6 +247,9 @@ class SemanticChecker:
         extension, document = parsed.model, parsed.document
         spec = extension.spec
         self._check_version_rule(parsed)
+        if spec.timeout_s is not None and spec.timeout_s < 1:
+            self._report(document, ["spec", "timeout"], "the timeout must be at least 1s (it bounds helm and the "
+                         "wait for readiness); remove it to use the controller's --helm-timeout")
         for index, dependency in enumerate(spec.depends_on):
             if dependency == extension.name:
                 continue  # reported as a cycle

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.models.manifests import ChartRef, Extension, ManifestSet
+from controller.models.manifests import ChartRef, DriftDetection, Extension, ManifestSet
 from controller.models.resolution import Resolution
 
 LABEL_MANAGED_BY = "extctl.dev/managed-by"
@@ -25,6 +25,8 @@ LABEL_DIGEST = "extctl.dev/values-digest"
 LABEL_REVISION = "extctl.dev/source-revision"
 LABEL_DEPENDS_ON = "extctl.dev/depends-on"
 LABEL_INSTANCE = "extctl.dev/instance"
+# The helm revision an extctl install/upgrade creates: a later revision without it was made outside extctl.
+LABEL_HELM_REVISION = "extctl.dev/helm-revision"
 DEFAULT_INSTANCE = "default"
 DEPENDS_SEPARATOR = "_"  # extension names are DNS-1123 labels, so "_" never occurs inside one
 DIGEST_LENGTH = 32
@@ -88,6 +90,11 @@ class DesiredRelease:
     depends_on: tuple[str, ...] = ()
     suspended: bool = False
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # How it is applied and watched (never part of the fingerprint: changing them upgrades nothing).
+    wait: bool | None = None  # None: the controller's --wait
+    timeout_s: float | None = None  # None: the controller's --helm-timeout
+    drift: DriftDetection = field(default_factory=DriftDetection)
+    take_ownership: bool = False
 
     @property
     def release_name(self) -> str:
@@ -131,4 +138,8 @@ def build_desired_release(
         depends_on=tuple(extension.spec.depends_on),
         suspended=extension.spec.suspend,
         settings=settings,
+        wait=extension.spec.wait,
+        timeout_s=extension.spec.timeout_s,
+        drift=extension.spec.drift_detection,
+        take_ownership=extension.spec.take_ownership,
     )

@@ -1,9 +1,10 @@
 """Typed, immutable views of the two manifest kinds: Extension and ExtensionType.
 
 Owns: the manifest data model with the defaults the spec defines (release train ``stable`` matched
-case-insensitively, auto-upgrade on, cluster scope, the default ``stable``/``preview`` trains), and
-pure helpers over it (train lookup, effective namespace). Must not: parse YAML, validate documents
-(that is ``controller.manifests``), or do any I/O.
+case-insensitively, auto-upgrade on, cluster scope, the default ``stable``/``preview`` trains; readiness
+``wait``/``timeout``, ``driftDetection`` and ``takeOwnership`` left unset mean "the controller's
+default"), and pure helpers over it (train lookup, effective namespace, durations). Must not: parse
+YAML, validate documents (that is ``controller.manifests``), or do any I/O.
 """
 
 from __future__ import annotations
@@ -63,6 +64,36 @@ class Remediation:
     upgrade_strategy: str = "rollback"
 
 
+class DriftMode(StrEnum):
+    """``spec.driftDetection.mode``: correct drift with an upgrade, only report it, or do not look."""
+
+    ENABLED = "enabled"
+    WARN = "warn"
+    DISABLED = "disabled"
+
+
+@dataclass(frozen=True)
+class DriftIgnoreRule:
+    """Flux's shape: JSON pointers (RFC 6901) never compared on the objects ``target`` selects (all when unset)."""
+
+    paths: tuple[str, ...]
+    kind: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+
+    def selects(self, kind: str, name: str, namespace: str | None) -> bool:
+        return all(want is None or want == have
+                   for want, have in ((self.kind, kind), (self.name, name), (self.namespace, namespace)))
+
+
+@dataclass(frozen=True)
+class DriftDetection:
+    """``mode=None`` means "the controller's default" (``--drift-detection``, itself ``warn`` by default)."""
+
+    mode: DriftMode | None = None
+    ignore: tuple[DriftIgnoreRule, ...] = ()
+
+
 @dataclass(frozen=True)
 class ExtensionSpec:
     extension_type: str
@@ -76,6 +107,10 @@ class ExtensionSpec:
     depends_on: tuple[str, ...] = ()
     suspend: bool = False
     remediation: Remediation = Remediation()
+    wait: bool | None = None  # None: the controller's --wait (true by default)
+    timeout_s: float | None = None  # None: the controller's --helm-timeout
+    drift_detection: DriftDetection = DriftDetection()
+    take_ownership: bool = False
 
 
 @dataclass(frozen=True)
@@ -156,6 +191,18 @@ def effective_namespace(extension: Extension, extension_type: ExtensionType | No
 def is_local_repository(repository: str) -> bool:
     """True for a path relative to the source root (not http://, https:// or oci://)."""
     return not repository.lower().startswith(("http://", "https://", "oci://"))
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float | None:
+    """``90s``, ``5m``, ``1h30m``, ``500ms`` (Go/Flux durations) → seconds; None when not such a duration."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        return None
+    return sum(float(number) * _DURATION_UNITS[unit] for number, unit in parts)
 
 
 def split_constraint(constraint: str | None) -> tuple[str, ...]:

@@ -108,7 +108,25 @@ MISTAKES = [
     Mistake("unknown-field-typo", MB, "releaseTrain: Stable", "releaseTrian: Stable", (
         f"{MB}:7:3: error: spec.releaseTrian: unknown field 'releaseTrian'; did you mean 'releaseTrain'? expected "
         "one of: autoUpgradeMinorVersion, configurationProtectedSettings, configurationSettings, dependsOn, "
-        "extensionType, majorVersion, releaseTrain, remediation, scope, suspend, version",)),
+        "driftDetection, extensionType, majorVersion, releaseTrain, remediation, scope, suspend, takeOwnership, "
+        "timeout, version, wait",)),
+    Mistake("timeout-not-a-duration", MB, "  releaseTrain: Stable\n",
+            "  releaseTrain: Stable\n  timeout: 5 minutes\n", (
+        f"{MB}:8:12: error: spec.timeout: expected a duration like 90s, 5m or 1h30m",)),
+    Mistake("timeout-zero", MB, "  releaseTrain: Stable\n", "  releaseTrain: Stable\n  timeout: 0s\n", (
+        f"{MB}:8:12: error: spec.timeout: the timeout must be at least 1s (it bounds helm and the wait for "
+        "readiness); remove it to use the controller's --helm-timeout",)),
+    Mistake("drift-mode-unknown", MB, "  releaseTrain: Stable\n",
+            "  releaseTrain: Stable\n  driftDetection:\n    mode: correct\n", (
+                f"{MB}:9:11: error: spec.driftDetection.mode: expected one of: enabled, warn, disabled, "
+                "got 'correct'",)),
+    Mistake("drift-ignore-not-a-pointer", MB, "  releaseTrain: Stable\n",
+            "  releaseTrain: Stable\n  driftDetection:\n    ignore:\n      - paths: [spec.replicas]\n", (
+                f"{MB}:10:17: error: spec.driftDetection.ignore[0].paths[0]: expected a JSON pointer like "
+                "/spec/replicas (~1 for '/', ~0 for '~'; \"\" for the whole object)",)),
+    Mistake("take-ownership-not-boolean", MB, "  releaseTrain: Stable\n",
+            "  releaseTrain: Stable\n  takeOwnership: yes please\n", (
+                f"{MB}:8:18: error: spec.takeOwnership: expected a boolean, got string 'yes please'",)),
     Mistake("wrong-type", MB, "releaseNamespace: monitoring", "releaseNamespace: 42", (
         f"{MB}:10:25: error: spec.scope.cluster.releaseNamespace: expected a string, got integer 42 "
         "(quote it to make it a string)",)),
@@ -233,6 +251,22 @@ def test_valid_manifests_load_with_defaults() -> None:
         ProtectedSettingRef(secret_name="backup-credentials", key="access-key", target_path="storage.accessKey"),
     )
     assert [t.name for t in manifests.types["contoso.monitoring"].release_trains] == ["stable", "preview"]
+
+
+def test_health_drift_and_adoption_fields_load_and_default_to_the_controller() -> None:
+    from controller.models.manifests import DriftDetection, DriftIgnoreRule, DriftMode
+
+    defaults = parse_documents(BASE).extensions["monitoring"].spec
+    assert (defaults.wait, defaults.timeout_s, defaults.drift_detection, defaults.take_ownership) == (
+        None, None, DriftDetection(), False)
+    files = seeded(MB, "  releaseTrain: Stable\n", "  releaseTrain: Stable\n  wait: false\n  timeout: 1m30s\n"
+                   "  takeOwnership: true\n  driftDetection:\n    mode: enabled\n    ignore:\n"
+                   "      - paths: [/spec/replicas]\n        target: {kind: Deployment}\n"
+                   "      - paths: [/metadata/annotations/x~1y]\n")
+    spec = parse_documents(files).extensions["monitoring"].spec
+    assert (spec.wait, spec.timeout_s, spec.take_ownership) == (False, 90.0, True)
+    assert spec.drift_detection == DriftDetection(DriftMode.ENABLED, (
+        DriftIgnoreRule(("/spec/replicas",), kind="Deployment"), DriftIgnoreRule(("/metadata/annotations/x~1y",))))
 
 
 def test_cluster_scope_defaults_to_type_namespace() -> None:
