@@ -191,7 +191,8 @@ class StatusPublisher:
             assert extension is not None  # noqa: S101 - key is set only for an extension in Git
             if current is not None and current.instance != self.instance:
                 self._report("object.foreign", ClusterError(
-                    f"Extension {key[0]}/{key[1]} belongs to extctl instance {current.instance!r}; not written"))
+                    f"Extension {key[0]}/{key[1]} belongs to extctl instance {current.instance!r}; not written",
+                    reason="Conflict"))
                 continue
             wanted.append(key)
             desired = desired_object(extension, manifests, instance=self.instance, revision=revision, live=current)
