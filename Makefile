@@ -26,6 +26,8 @@ tools: $(STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff check controller sandbox tests scripts bench
+	$(VENV)/bin/hadolint --config .hadolint.yaml Dockerfile
+	$(HELM_BIN) lint --strict deploy/chart --namespace extctl-system
 
 typecheck: setup
 	$(VENV)/bin/mypy
