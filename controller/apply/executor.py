@@ -1,8 +1,11 @@
 """The executor: performs one planned action with helm. It decides nothing and records nothing.
 
 Owns: the helm calls each action kind stands for (install: namespace then ``helm install``; upgrade
-and downgrade: ``helm upgrade``; reinstall: uninstall then install; unlock: rollback to the planned
-revision, or uninstall; uninstall), and, after a failed install/upgrade, performing the remediation
+and downgrade: ``helm upgrade``, with ``--take-ownership`` when it adopts an unowned release; reinstall:
+uninstall then install; unlock: rollback to the planned revision, or uninstall; uninstall), how an
+install or upgrade runs (readiness ``--wait`` and ``--timeout`` from the spec or the controller, the
+revision label that makes out-of-band revisions visible), saying what a drift correction restored, and,
+after a failed install/upgrade (not ready in time included), performing the remediation
 step that ``release_state.remediation_for`` chooses from the release's history. Returns an
 ``ActionResult`` (outcome, typed error reason, transient or permanent). Must not: choose an action,
 skip one, retry, write status or log (``controller.status`` writes the lines from the result).
@@ -18,8 +21,9 @@ from typing import Protocol
 
 from controller.errors import ExtctlError, HelmError, InternalError
 from controller.helm import HelmClient, ReleaseRequest
+from controller.models.desired import LABEL_HELM_REVISION
 from controller.models.manifests import Remediation
-from controller.models.plan import ActionKind, PlannedAction
+from controller.models.plan import ActionKind, PlannedAction, ReleaseState
 from controller.models.release_state import APPLIES_DESIRED, RemediationStep, remediation_for
 from controller.models.status import ActionResult, Outcome
 
@@ -32,11 +36,29 @@ def _ms(start: float) -> int:
     return int((time.monotonic() - start) * 1000)
 
 
+def expected_revision(action: PlannedAction) -> int:
+    """The helm revision an install (1) or upgrade (the observed one + 1) creates: labelled on the release so a
+    later revision extctl did not make shows as out-of-band drift (``models.drift.out_of_band``)."""
+    if action.kind in {ActionKind.INSTALL, ActionKind.REINSTALL} or action.observed is None:
+        return 1
+    return action.observed.revision + 1
+
+
 class Executor:
-    def __init__(self, helm: HelmClient, namespaces: NamespaceBackend) -> None:
+    def __init__(self, helm: HelmClient, namespaces: NamespaceBackend, *, wait: bool = True) -> None:
         self.helm = helm
         self.namespaces = namespaces
+        self.wait = wait  # --wait: the default for extensions that do not set spec.wait
         self.in_flight: set[tuple[str, str]] = set()
+
+    def release_request(self, action: PlannedAction, built: ReleaseRequest) -> ReleaseRequest:
+        """``built`` with how this action applies it: readiness wait and timeout (spec, else the controller's),
+        ``--take-ownership`` when it adopts an unowned release, and the revision label."""
+        desired = action.desired
+        wait = self.wait if desired is None or desired.wait is None else desired.wait
+        return replace(built, wait=wait, timeout_s=desired.timeout_s if desired is not None else None,
+                       take_ownership=action.state is ReleaseState.UNOWNED,
+                       labels={**built.labels, LABEL_HELM_REVISION: str(expected_revision(action))})
 
     async def execute(self, action: PlannedAction, request: Callable[[], ReleaseRequest] | None,
                       policy: Remediation) -> ActionResult:
@@ -54,7 +76,8 @@ class Executor:
             return replace(result, duration_ms=_ms(started))
         finally:
             self.in_flight.discard(key)
-        return ActionResult(action, Outcome.SUCCEEDED, _ms(started))
+        restored = f"restored what drifted: {'; '.join(action.drift)}" if action.drift else None
+        return ActionResult(action, Outcome.SUCCEEDED, _ms(started), note=restored)
 
     async def _perform(self, action: PlannedAction, request: Callable[[], ReleaseRequest] | None) -> None:
         kind = action.kind
@@ -66,7 +89,7 @@ class Executor:
             return
         if request is None:
             raise InternalError(f"{kind.value} {action.extension}: no release request")
-        built = request()
+        built = self.release_request(action, request())
         if kind is ActionKind.REINSTALL:
             await self.helm.uninstall(action.release, action.namespace)
         if kind in {ActionKind.INSTALL, ActionKind.REINSTALL}:

@@ -23,8 +23,8 @@ Execute = Callable[[PlannedAction], Awaitable[ActionResult]]
 
 
 def _after_dependencies(action: PlannedAction, dependencies: list[ActionResult]) -> PlannedAction:
-    blocked = [f"{d.action.extension} ({d.action.kind.value}: {d.outcome.value})" for d in dependencies
-               if not d.satisfies_dependents]
+    blocked = [f"{d.action.extension} ({d.action.kind.value}: {d.outcome.value}"
+               f"{f': {d.error}' if d.error else ''})" for d in dependencies if not d.satisfies_dependents]
     decision = StateDecision(action.state, action.kind, action.reasons, action.error_reason, action.unlock_to,
                              action.note)
     gated = dependency_not_ready(decision, blocked)

@@ -40,7 +40,8 @@ class JsonApi:
         self.api_client = api_client
 
     def request(self, method: str, resource: str, *, body: Any = None, query: Mapping[str, str] | None = None,
-                content_type: str = JSON, timeout: float | None = None) -> dict[str, Any]:
+                content_type: str = JSON, timeout: float | None = None, listing: bool = False) -> dict[str, Any]:
+        """``listing``: the answer is a discovery document (``APIResourceList``), which has no metadata."""
         headers = {"Accept": JSON}
         if body is not None:
             headers["Content-Type"] = content_type
@@ -53,12 +54,16 @@ class JsonApi:
         if not 200 <= response.status <= 299:
             raise ApiException.from_response(http_resp=response, body=text, data=None)
         decoded = json.loads(text) if text.strip() else {}
-        if not isinstance(decoded, dict) or not isinstance(decoded.get("metadata"), dict):
+        if not isinstance(decoded, dict) or not (listing or isinstance(decoded.get("metadata"), dict)):
             raise ValueError("no metadata")  # every Kubernetes object, and every Status, has one
         return decoded
 
     def get(self, resource: str, *, timeout: float | None = None) -> dict[str, Any]:
         return self.request("GET", resource, timeout=timeout)
+
+    def discover(self, group_version: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """The ``APIResourceList`` of ``/api/v1`` or ``/apis/GROUP/VERSION``."""
+        return self.request("GET", group_version, timeout=timeout, listing=True)
 
     def create(self, collection: str, body: Mapping[str, Any], *, timeout: float | None = None) -> dict[str, Any]:
         return self.request("POST", collection, body=dict(body), timeout=timeout)

@@ -1,7 +1,8 @@
 """Options and wiring shared by ``run``, ``reconcile``, ``plan`` and ``preview --cluster``.
 
-Owns: the common flags (source, apply mode, concurrency, logging) and turning them into an ``Engine``
-wired to the edge modules for one mode (apply, plan, offline). Must not: implement any phase itself.
+Owns: the common flags (source, apply mode, concurrency, readiness/drift/adoption, logging) and turning
+them into an ``Engine`` wired to the edge modules for one mode (apply, plan, offline). Must not:
+implement any phase itself.
 """
 
 from __future__ import annotations
@@ -15,13 +16,16 @@ from typing import Any
 
 from controller.apply import ChartDownloads, Executor
 from controller.catalog import CatalogService
+from controller.commands._cluster import add_cluster_options, cluster_scope
 from controller.commands._credentials import add_credentials_option, repository_credentials
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure
 from controller.manifests.cache import ParseCache
+from controller.models.manifests import DriftMode
 from controller.observe import NullObserver, ReleaseObserver
+from controller.observe.drift import DriftChecker, DriftSchedule
 from controller.source import GitAuth, open_source
 from controller.state import NullStateStore, StateStore
 from controller.status.publisher import NullStatusPublisher, StatusPublisher
@@ -72,6 +76,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
                        help="name of this extctl instance; it only ever changes releases labelled with it, so "
                             "several instances (one per Git source) can share a cluster (env EXTCTL_INSTANCE)")
+    add_cluster_options(parser)
     group.add_argument("--concurrency", type=int, default=4, help="helm actions run at once (default: 4)")
     group.add_argument("--helm-timeout", type=float, default=300.0,
                        help="seconds per helm action (passed as --timeout; the process gets a hard deadline "
@@ -101,7 +106,30 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     safety.add_argument("--lock-timeout", type=parse_duration, default=None,
                         help="a release left pending-* longer than this by a dead helm process is recovered "
                              "(default: --helm-timeout)")
+    add_health_options(parser)
     add_log_options(parser)
+
+
+def add_health_options(parser: argparse.ArgumentParser) -> None:
+    """Readiness, drift and adoption (docs/health-and-drift.md); each extension's spec overrides them."""
+    health = parser.add_argument_group("readiness, drift and adoption")
+    health.add_argument("--wait", type=_bool, default=os.environ.get("EXTCTL_WAIT") or "true", metavar="true|false",
+                        help="an install or upgrade succeeds only once the release's resources are ready (helm "
+                             "--wait=watcher, Jobs completed), within spec.timeout or --helm-timeout; spec.wait "
+                             "overrides it per extension (env EXTCTL_WAIT, default true)")
+    health.add_argument("--drift-detection", choices=["enabled", "warn", "disabled"],
+                        default=os.environ.get("EXTCTL_DRIFT_DETECTION") or "warn",
+                        help="compare each release's objects with the cluster: enabled corrects drift with an "
+                             "upgrade, warn reports it, disabled does not look; spec.driftDetection.mode "
+                             "overrides it (env EXTCTL_DRIFT_DETECTION, default warn)")
+    health.add_argument("--drift-interval", type=parse_duration, default="10m",
+                        help="how often each release's objects are compared with the cluster (remembered across "
+                             "processes; 0: every pass; default 10m)")
+    health.add_argument("--drift-batch", type=int, default=100,
+                        help="releases compared per pass at most, the most overdue first (0: no limit; default 100)")
+    health.add_argument("--take-ownership", action="store_true",
+                        help="adopt existing Helm releases that no extctl instance owns, for every extension of "
+                             "this run (as spec.takeOwnership: true): an upgrade with helm --take-ownership")
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -146,15 +174,17 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
         remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
         pending_timeout_s=args.pending_timeout, max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune,
         lock_timeout_s=args.lock_timeout if args.lock_timeout is not None else args.helm_timeout,
-        reset=tuple(getattr(args, "reset", None) or ()))
+        reset=tuple(getattr(args, "reset", None) or ()), drift_mode=DriftMode(args.drift_detection),
+        take_ownership=args.take_ownership)
     catalog = CatalogService(credentials=credentials, clock=time.monotonic, ttl_s=args.catalog_ttl)
     parse_cache = ParseCache(Path(args.cache_dir) / "manifests")
     if mode == "offline":
         parts = EngineParts(source, catalog, NullObserver(), NullStateStore(), OfflineProtectedReader(),
-                            parse_cache=parse_cache)
+                            parse_cache=parse_cache, scope=cluster_scope(args))
         return Engine(parts, settings)
     from controller.cluster import KubeCluster  # noqa: PLC0415 - the kubernetes client costs 0.5 s to import
     from controller.cluster.extensions import ExtensionObjects  # noqa: PLC0415 - same
+    from controller.cluster.live import LiveObjects  # noqa: PLC0415 - same
 
     cluster = KubeCluster(kube_context=args.kube_context)
     cluster.check_config()
@@ -168,8 +198,11 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
         source, catalog, ReleaseObserver(helm, concurrency=settings.concurrency),
         store if applying else NullStateStore(store),
         ProtectedSettingsReader(cluster, system_namespace=settings.system_namespace, create_key=applying),
-        executor=Executor(helm, cluster) if applying else None,
+        executor=Executor(helm, cluster, wait=args.wait) if applying else None,
+        drift=DriftChecker(helm, LiveObjects(cluster), concurrency=settings.concurrency, schedule=DriftSchedule(
+            interval_s=args.drift_interval, batch=args.drift_batch if args.drift_batch > 0 else None)),
         helm_calls=lambda: helm.runner.calls, parse_cache=parse_cache,
+        scope=cluster_scope(args, cluster, system_namespace=settings.system_namespace),
         status=StatusPublisher(ExtensionObjects(cluster), instance=settings.instance) if applying
         else NullStatusPublisher())
     return Engine(parts, settings)

@@ -30,11 +30,13 @@ from controller.helm import ReleaseRequest
 from controller.logs import get_logger
 from controller.manifests.cache import ParseCache
 from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
-from controller.models.manifests import ManifestSet, Remediation
+from controller.models.manifests import DriftMode, ManifestSet, Remediation
 from controller.models.plan import Plan, PlannedAction, Policy, guard_prune, plan
+from controller.models.release_state import drift_candidates
 from controller.models.remediation import BACKOFF_BASE_S, DEFAULT_PENDING_TIMEOUT_S, DEFAULT_RETRIES, ExtensionState
 from controller.models.remember import next_states
 from controller.models.status import ActionResult, Outcome, Summary, result_without_running, summarize
+from controller.observe.drift import DriftChecker
 from controller.observe.releases import NullObserver, ReleaseObserver
 from controller.source import Snapshot, Source
 from controller.state import NullStateStore, Remembered, StateStore
@@ -59,6 +61,8 @@ class ReconcileSettings:
     allow_mass_prune: bool = False
     lock_timeout_s: float = 300.0  # a pending-* release older than this is stuck
     reset: tuple[str, ...] = ()
+    drift_mode: DriftMode = DriftMode.WARN  # --drift-detection: for extensions that set no mode
+    take_ownership: bool = False  # --take-ownership: adopt unowned releases of every extension
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,7 @@ class EngineParts:
     store: StateStore | NullStateStore
     protected: Protected
     executor: Executor | None = None  # None: the pass can only plan
+    drift: DriftChecker | None = None  # None: no drift checks (offline)
     helm_calls: Callable[[], int] = lambda: 0
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     status: StatusPublisher | NullStatusPublisher = field(default_factory=NullStatusPublisher)  # after each pass
@@ -190,7 +195,17 @@ class Engine:
         """The live releases and the remembered extension states (for ``preview --cluster``)."""
         remembered = await self.parts.store.load()
         self.parts.observer.remember(remembered.releases)
-        return await self.parts.observer.observe(), dict(remembered.extensions)
+        observed = await self.parts.observer.observe()
+        owned = [o.key for o in observed if o.owned_by(self.settings.instance) and o.status == "deployed"]
+        return await self._check_drift(observed, owned, every=True), dict(remembered.extensions)
+
+    async def _check_drift(self, observed: list[Any], candidates: list[tuple[str, str]], *,
+                           every: bool = False) -> list[Any]:
+        """``observed`` with the findings of this pass's drift checks (``observe/drift.py`` picks the due ones)."""
+        if self.parts.drift is None or not candidates:
+            return observed
+        return await self.parts.drift.check(observed, candidates, self.parts.observer.facts, now=self.clock(),
+                                            every=every)
 
     async def _sequence(self, reconcile_id: str) -> PassResult:
         # ``helm list`` needs nothing from the revision: start it first so the helm process runs while this
@@ -229,7 +244,9 @@ class Engine:
             raise _Stop("cluster-error", exc, snapshot.revision) from exc
         desired = await self._desire(current, observed)
         policy = Policy(instance=self.settings.instance, retries=self.settings.remediation_retries,
-                        lock_timeout_s=self.settings.lock_timeout_s, pending_timeout_s=self.settings.pending_timeout_s)
+                        lock_timeout_s=self.settings.lock_timeout_s, pending_timeout_s=self.settings.pending_timeout_s,
+                        drift_mode=self.settings.drift_mode, take_ownership=self.settings.take_ownership)
+        observed = await self._check_drift(observed, drift_candidates(desired.releases, observed, policy))
         now = self.clock()
         in_flight = frozenset(self.parts.executor.in_flight) if self.parts.executor is not None else frozenset()
         the_plan = plan(desired.releases, observed, desired.holds, held_namespaces=desired.namespaces, policy=policy,

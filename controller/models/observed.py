@@ -21,6 +21,7 @@ from controller.models.desired import (
     LABEL_MANAGED_BY,
     MANAGED_BY_VALUE,
 )
+from controller.models.drift import ReleaseDrift
 
 LOCKED_STATUSES = frozenset({"pending-install", "pending-upgrade", "pending-rollback", "uninstalling"})
 
@@ -39,6 +40,7 @@ class ObservedRelease:
     # The newest revision that was deployed: the release's own revision when deployed; for a failed or
     # locked release, read from ``helm history`` (None: never deployed, or history not read).
     last_deployed_revision: int | None = None
+    drift: ReleaseDrift | None = field(default=None, compare=False)  # this pass's drift check; None: not checked
 
     @property
     def key(self) -> tuple[str, str]:

@@ -65,6 +65,7 @@ class PlannedAction:
     error_reason: str | None = None  # for FAIL: the typed reason (Conflict, Blocked, RetriesExhausted, …)
     unlock_to: int | None = None  # for UNLOCK: the revision to roll back to (None: uninstall)
     note: str | None = None  # e.g. "retry 1 of 3"
+    drift: tuple[str, ...] = ()  # what drifted from the release (objects, field paths, out-of-band revision)
     desired: DesiredRelease | None = field(default=None, compare=False, repr=False)
     observed: ObservedRelease | None = field(default=None, compare=False, repr=False)
 
@@ -130,7 +131,7 @@ def _action(decision: StateDecision, *, extension: str, namespace: str, release:
         kind=decision.action, extension=extension, namespace=namespace, release=release, reasons=decision.reasons,
         from_version=observed.chart_version if observed is not None else None, to_version=to_version,
         hold=hold, removal=removal, state=decision.state, error_reason=decision.error_reason,
-        unlock_to=decision.unlock_to, note=decision.note, desired=desired, observed=observed)
+        unlock_to=decision.unlock_to, note=decision.note, drift=decision.drift, desired=desired, observed=observed)
 
 
 def plan(

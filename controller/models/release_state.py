@@ -6,19 +6,23 @@ reports, what the state store remembers, the policy and ``now``) to exactly one 
 executor performs the action, and the action logged and counted is the action performed.
 
 Owns: the state and action vocabularies, the state → action table, the retry gate (backoff,
-exhausted, permanent failure), stuck-lock ageing, the dependency gate, and the remediation step
-after a failed action. Must not: read the clock (``now`` is handed in), call helm, or do I/O.
+exhausted, permanent failure), stuck-lock ageing, adoption of unowned releases (``takeOwnership``),
+what drift counts and what it leads to (``driftDetection`` mode, ignore list, out-of-band revisions), the
+dependency gate, and the remediation step after a failed action. Must not: read the clock (``now`` is
+handed in), call helm, or do I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import semver
 
 from controller.models.desired import LABEL_DEPENDS_ON, DesiredRelease, depends_on_label
+from controller.models.drift import out_of_band
+from controller.models.manifests import DriftMode
 from controller.models.observed import ObservedRelease
 from controller.models.remediation import ExtensionState, fingerprint
 
@@ -26,12 +30,15 @@ from controller.models.remediation import ExtensionState, fingerprint
 class ReleaseState(StrEnum):
     ABSENT = "absent"  # no release under the extension's name: install
     FOREIGN = "foreign"  # a release extctl (this instance, this extension) does not own holds the name
+    UNOWNED = "unowned"  # a release no extctl instance owns holds the name, and takeOwnership adopts it
     LOCKED = "locked"  # pending-* and young: another helm operation may still be running
     LOCKED_STALE = "locked-stale"  # pending-* older than the lock timeout: its helm process died
     FAILED_FIRST_INSTALL = "failed-first-install"  # status failed, never deployed: nothing to upgrade from
     FAILED = "failed"  # status failed after an earlier deployed revision
     OUT_OF_SYNC = "out-of-sync"  # deployed, but chart, version, values or dependsOn differ from Git
     IN_SYNC = "in-sync"
+    DRIFTED = "drifted"  # in sync with Git, but the cluster drifted from the release; driftDetection enabled
+    DRIFT_REPORTED = "drift-reported"  # drifted, driftDetection warn: reported, not corrected
     SUSPENDED = "suspended"
     PENDING = "pending"  # waiting for a protected-settings Secret
     PENDING_EXPIRED = "pending-expired"  # waited longer than the pending timeout
@@ -64,12 +71,15 @@ APPLIES_DESIRED = frozenset({ActionKind.INSTALL, ActionKind.UPGRADE, ActionKind.
 ACTION_FOR_STATE: Mapping[ReleaseState, ActionKind] = {
     ReleaseState.ABSENT: ActionKind.INSTALL,
     ReleaseState.FOREIGN: ActionKind.FAIL,
+    ReleaseState.UNOWNED: ActionKind.UPGRADE,  # helm upgrade --take-ownership: adds extctl's labels
     ReleaseState.LOCKED: ActionKind.SKIP,
     ReleaseState.LOCKED_STALE: ActionKind.UNLOCK,
     ReleaseState.FAILED_FIRST_INSTALL: ActionKind.REINSTALL,
     ReleaseState.FAILED: ActionKind.UPGRADE,  # or DOWNGRADE: see ``sync_action``
     ReleaseState.OUT_OF_SYNC: ActionKind.UPGRADE,  # or DOWNGRADE
     ReleaseState.IN_SYNC: ActionKind.NOOP,
+    ReleaseState.DRIFTED: ActionKind.UPGRADE,  # the upgrade re-applies the chart: restores what drifted
+    ReleaseState.DRIFT_REPORTED: ActionKind.NOOP,
     ReleaseState.SUSPENDED: ActionKind.SKIP,
     ReleaseState.PENDING: ActionKind.SKIP,
     ReleaseState.PENDING_EXPIRED: ActionKind.FAIL,
@@ -81,6 +91,9 @@ ACTION_FOR_STATE: Mapping[ReleaseState, ActionKind] = {
     ReleaseState.ORPHANED: ActionKind.UNINSTALL,
     ReleaseState.PRUNE_REFUSED: ActionKind.SKIP,
 }
+
+# States in which the release matches Git's input (the input is known to work).
+SYNCED_STATES = frozenset({ReleaseState.IN_SYNC, ReleaseState.DRIFT_REPORTED})
 
 # The typed reason a FAIL state reports (as ``error_reason``, like the reasons of errors.py).
 FAIL_REASON: Mapping[ReleaseState, str] = {
@@ -100,6 +113,8 @@ class Policy:
     retries: int = 3
     lock_timeout_s: float = 300.0
     pending_timeout_s: float = 48 * 3600.0
+    drift_mode: DriftMode = DriftMode.WARN  # --drift-detection: for extensions that do not set a mode
+    take_ownership: bool = False  # --take-ownership: adopt unowned releases for every extension of this run
 
 
 @dataclass(frozen=True)
@@ -124,6 +139,7 @@ class StateDecision:
     error_reason: str | None = None  # for FAIL
     unlock_to: int | None = None  # UNLOCK: revision to roll back to; None means uninstall
     note: str | None = None  # e.g. "retry 1 of 3"
+    drift: tuple[str, ...] = ()  # what drifted (objects, field paths, an out-of-band revision), when reported
 
 
 def _version_precedence(current: str | None, desired: str) -> int:
@@ -198,8 +214,7 @@ def _gated(facts: Facts, desired: DesiredRelease, policy: Policy, now: float,
         return _decision(ReleaseState.BACKING_OFF, (
             f"backing off after {record.failures} failure(s): next attempt in {record.next_retry_at - now:.0f}s; "
             f"last error: {record.last_error}",))
-    return StateDecision(proposed.state, proposed.action, proposed.reasons,
-                         note=f"retry {record.failures} of {retries}")
+    return replace(proposed, note=f"retry {record.failures} of {retries}")
 
 
 def determine_state(facts: Facts, policy: Policy, now: float) -> StateDecision:
@@ -218,22 +233,82 @@ def determine_state(facts: Facts, policy: Policy, now: float) -> StateDecision:
     if current is None:
         return _gated(facts, desired, policy, now, _decision(ReleaseState.ABSENT, ("not installed",)))
     if not current.owned_by(policy.instance) or current.extension != desired.extension:
-        return _decision(ReleaseState.FOREIGN, (
-            f"release {current.namespace}/{current.name} already exists and is managed by "
-            f"{_owner(current, policy.instance)}; extctl never modifies it: rename the extension, or uninstall "
-            "the release by hand",))
+        return _not_owned(facts, desired, current, policy, now)
     if current.locked:
         return _locked(facts, current, policy, now)
     if current.status == "failed" and current.last_deployed_revision is None:
         return _gated(facts, desired, policy, now, _decision(ReleaseState.FAILED_FIRST_INSTALL, (
             "the first install failed and was never deployed: uninstall it, then install again",)))
     reasons = sync_reasons(desired, current)
-    if not reasons:
+    drift = drift_findings(desired, current, policy)
+    mode = desired.drift.mode or policy.drift_mode
+    if not reasons and not drift:
         return _decision(ReleaseState.IN_SYNC, (f"up to date ({desired.resolution.explanation})",))
+    if not reasons and mode is DriftMode.WARN:
+        return StateDecision(ReleaseState.DRIFT_REPORTED, ActionKind.NOOP, (
+            f"drift (driftDetection warn: reported, not corrected): {'; '.join(drift)}",), drift=drift)
+    if not reasons:
+        return _gated(facts, desired, policy, now, StateDecision(ReleaseState.DRIFTED, ActionKind.UPGRADE, (
+            f"drift (driftDetection enabled: an upgrade restores it): {'; '.join(drift)}",), drift=drift))
+    if drift:  # the upgrade re-applies the chart, which restores the drift too
+        reasons.append(f"drift: {'; '.join(drift)}")
     state = ReleaseState.FAILED if current.status == "failed" else ReleaseState.OUT_OF_SYNC
     action = ActionKind.DOWNGRADE if _version_precedence(current.chart_version, desired.version) < 0 \
         else ActionKind.UPGRADE
-    return _gated(facts, desired, policy, now, StateDecision(state, action, tuple(reasons)))
+    return _gated(facts, desired, policy, now, StateDecision(state, action, tuple(reasons), drift=drift))
+
+
+def drift_findings(desired: DesiredRelease, current: ObservedRelease, policy: Policy) -> tuple[str, ...]:
+    """What drifted, one line each (an out-of-band helm revision, then objects), after the ignore list;
+    nothing under ``driftDetection: disabled``."""
+    if (desired.drift.mode or policy.drift_mode) is DriftMode.DISABLED:
+        return ()
+    found = [reason] if (reason := out_of_band(current)) else []
+    if current.drift is not None:
+        found += [str(o) for o in current.drift.without(desired.drift.ignore).objects]
+    return tuple(found)
+
+
+def drift_candidates(desired: Sequence[DesiredRelease], observed: Sequence[ObservedRelease],
+                     policy: Policy) -> list[tuple[str, str]]:
+    """Releases whose objects a drift check may compare: owned by this instance and extension, deployed, in
+    sync with Git (an upgrade is coming anyway otherwise), ``driftDetection`` not ``disabled``."""
+    by_key = {o.key: o for o in observed}
+    found = []
+    for wanted in desired:
+        current = by_key.get((wanted.namespace, wanted.release_name))
+        if current is None or not current.owned_by(policy.instance) or current.extension != wanted.extension \
+                or current.status != "deployed" or (wanted.drift.mode or policy.drift_mode) is DriftMode.DISABLED:
+            continue
+        if not sync_reasons(wanted, current):
+            found.append(current.key)
+    return found
+
+
+def _not_owned(facts: Facts, desired: DesiredRelease, current: ObservedRelease, policy: Policy,
+               now: float) -> StateDecision:
+    """A release someone else holds: adopted when no extctl instance owns it and takeOwnership says so
+    (spec or ``--take-ownership``), else a Conflict whose message says how to adopt (or why it never is)."""
+    where = f"release {current.namespace}/{current.name}"
+    adopt = desired.take_ownership or policy.take_ownership
+    if current.managed:
+        return _decision(ReleaseState.FOREIGN, (
+            f"{where} already exists and is managed by {_owner(current, policy.instance)}; extctl never takes "
+            "over a release another extctl instance or extension owns: rename the extension, or uninstall the "
+            "release by hand",))
+    if not adopt:
+        return _decision(ReleaseState.FOREIGN, (
+            f"{where} already exists and is managed by something other than extctl; extctl does not modify it "
+            "unless told to: to adopt it (an upgrade, no uninstall), set spec.takeOwnership: true on the "
+            "extension or run with --take-ownership; or rename the extension, or uninstall the release by hand",))
+    if current.locked:
+        return _decision(ReleaseState.LOCKED, (
+            f"{where} (not owned by extctl, takeOwnership set) is locked in status {current.status}; it is adopted "
+            "once the helm operation holding it ends",))
+    return _gated(facts, desired, policy, now, _decision(ReleaseState.UNOWNED, (
+        f"{where} exists and no extctl instance owns it; takeOwnership: adopt it with helm upgrade "
+        f"--take-ownership (adds extctl's labels; revision {current.revision} → {current.revision + 1}, its "
+        "objects keep their uids)",)))
 
 
 def _locked(facts: Facts, current: ObservedRelease, policy: Policy, now: float) -> StateDecision:

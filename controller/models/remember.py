@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 
 from controller.models.plan import ReleaseState
-from controller.models.release_state import APPLIES_DESIRED
+from controller.models.release_state import APPLIES_DESIRED, SYNCED_STATES
 from controller.models.remediation import (
     BACKOFF_BASE_S,
     ExtensionState,
@@ -37,8 +37,8 @@ def next_states(previous: Mapping[str, ExtensionState], results: Iterable[Action
             continue
         state = states.get(action.extension, ExtensionState())
         ran = action.kind in APPLIES_DESIRED and action.desired is not None
-        if (ran and result.outcome is Outcome.SUCCEEDED) or action.state is ReleaseState.IN_SYNC:
-            state = record_success(state)  # in sync: the release shows the input works
+        if (ran and result.outcome is Outcome.SUCCEEDED) or action.state in SYNCED_STATES:
+            state = record_success(state)  # in sync (drifted or not): the release shows the input works
         elif ran and result.outcome is Outcome.FAILED and result.error is not None and action.desired is not None:
             state = record_failure(state, fingerprint(action.desired), result.error, now, jitter=jitter,
                                    base_s=backoff_base_s, permanent=result.transient is False,

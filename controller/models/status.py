@@ -3,7 +3,8 @@
 Owns: the outcome vocabulary (succeeded, unchanged, failed, skipped, pending, planned), the outcome of
 an action that runs no helm (noop, skip, fail), and the summary counts, one per action performed
 (installed, upgraded, downgraded, reinstalled, unlocked, uninstalled) plus unchanged, failed, skipped,
-pending and planned. Must not: log, read the clock (durations are measured by the caller) or do I/O.
+pending and planned, and how many extensions drifted (counted besides their action). Must not: log,
+read the clock (durations are measured by the caller) or do I/O.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class Summary:
     skipped: int = 0
     pending: int = 0
     planned: int = 0
+    drifted: int = 0  # extensions whose cluster drifted from their release (reported or corrected), besides the above
 
     @property
     def ok(self) -> bool:
@@ -83,6 +85,8 @@ def summarize(results: Iterable[ActionResult]) -> Summary:
             counts[_SUCCESS_FIELD[result.action.kind]] += 1
         else:
             counts[_OUTCOME_FIELD.get(result.outcome, "skipped")] += 1
+        if result.action.drift:
+            counts["drifted"] += 1
     return Summary(**counts)
 
 

@@ -1,8 +1,9 @@
 """The release observer: every helm release in the cluster, as typed ``ObservedRelease`` facts.
 
 Owns: one ``helm list -A`` per pass, the per-release metadata cache (chart, version, labels and, for
-a failed or locked release, its last deployed revision from ``helm history``) keyed by helm revision,
-so only releases whose revision changed are read again, and helm's time format. The cache is also
+a failed or locked release, its last deployed revision from ``helm history``, and when its objects were
+last checked for drift) keyed by helm revision, so only releases whose revision changed are read again,
+and helm's time format. The cache is also
 handed to and taken from the state store, so a fresh process costs no more helm calls than a warm
 one. Must not: decide anything, write anything, or talk to the Kubernetes API.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +47,16 @@ class ReleaseFacts:
     metadata: Mapping[str, Any]
     last_deployed_revision: int | None = None
     history_read: bool = False  # a revision that was deployed when first seen may later show as failed
+    # When its objects were last compared with the live cluster (``observe/drift.py``); a new revision starts
+    # at the time it was first seen (helm just applied it). None (an older store): due at once.
+    drift_checked_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"revision": self.revision, "metadata": dict(self.metadata),
+        data = {"revision": self.revision, "metadata": dict(self.metadata),
                 "last_deployed_revision": self.last_deployed_revision, "history_read": self.history_read}
+        if self.drift_checked_at is not None:
+            data["drift_checked_at"] = round(self.drift_checked_at, 1)
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> ReleaseFacts | None:
@@ -58,7 +66,9 @@ class ReleaseFacts:
         revision, deployed = data.get("revision"), data.get("last_deployed_revision")
         if not isinstance(revision, int) or not (deployed is None or isinstance(deployed, int)):
             return None
-        return cls(revision, dict(data["metadata"]), deployed, data.get("history_read") is True)
+        checked = data.get("drift_checked_at")
+        return cls(revision, dict(data["metadata"]), deployed, data.get("history_read") is True,
+                   float(checked) if isinstance(checked, int | float) and not isinstance(checked, bool) else None)
 
 
 def _key(namespace: str, name: str) -> str:
@@ -68,9 +78,10 @@ def _key(namespace: str, name: str) -> str:
 class ReleaseObserver:
     """Observes releases through helm; remembers facts per release revision between passes."""
 
-    def __init__(self, helm: HelmClient, *, concurrency: int = 4) -> None:
+    def __init__(self, helm: HelmClient, *, concurrency: int = 4, clock: Callable[[], float] = time.time) -> None:
         self.helm = helm
         self.concurrency = max(1, concurrency)
+        self.clock = clock
         self.facts: dict[str, ReleaseFacts] = {}
 
     def remember(self, facts: Mapping[str, ReleaseFacts]) -> None:
@@ -101,7 +112,8 @@ class ReleaseObserver:
                     if needs_history:
                         deployed = last_deployed(await self.helm.history(name, namespace), revision)
                 kept = {k: metadata[k] for k in KEPT_METADATA if k in metadata}
-                known = ReleaseFacts(revision, kept, deployed, needs_history)
+                checked = known.drift_checked_at if known is not None and known.revision == revision else self.clock()
+                known = ReleaseFacts(revision, kept, deployed, needs_history, checked)
                 self.facts[key] = known
             return observed_from_helm(row, known.metadata, updated_at=parse_helm_time(row.get("updated")),
                                       last_deployed_revision=known.last_deployed_revision)

@@ -1,5 +1,6 @@
-"""The canonical log lines: ``extension.action`` per action, the remediation and unlock lines that
-go with it, ``manifest.invalid`` per located error, notices, and one ``reconcile.summary`` per pass.
+"""The canonical log lines: ``extension.action`` per action, the remediation, unlock and drift
+(``extension.drift``) lines that go with it, ``manifest.invalid`` per located error, notices, and one
+``reconcile.summary`` per pass.
 
 Owns: the field names and levels of these lines (the documented log schema, README "Log schema").
 Must not: decide anything, or log values that are not already scrubbed (structlog's processor
@@ -14,7 +15,7 @@ from typing import Any
 from controller.errors import ValidationIssue
 from controller.logs import get_logger
 from controller.models.desired_state import Notice
-from controller.models.plan import ActionKind
+from controller.models.plan import ActionKind, ReleaseState
 from controller.models.status import ActionResult, Outcome, Summary
 
 
@@ -39,7 +40,24 @@ def log_action(result: ActionResult) -> None:
                     if action.unlock_to is not None else "uninstalled; the next pass installs it again")
         log.warning("release.unlocked", namespace=action.namespace, release=action.release,
                     status=action.observed.status, recovery=recovery)
+    if action.drift:
+        _log_drift(log, result)
     (log.error if result.outcome is Outcome.FAILED else log.info)("extension.action", **fields)
+
+
+def _log_drift(log: Any, result: ActionResult) -> None:
+    """What drifted (objects and field paths; a Secret's values never), and whether this action restored it."""
+    action = result.action
+    corrected = action.changes_cluster and result.outcome is Outcome.SUCCEEDED
+    if corrected:
+        outcome = f"restored by the {action.kind.value}"
+    elif action.changes_cluster:
+        outcome = f"not restored: the {action.kind.value} {result.outcome.value}"
+    else:
+        outcome = "reported, not corrected (driftDetection: warn)" if action.state is ReleaseState.DRIFT_REPORTED \
+            else f"not corrected ({action.state.value})"
+    log.warning("extension.drift", extension=action.extension, namespace=action.namespace, release=action.release,
+                drift=list(action.drift), corrected=corrected, outcome=outcome)
 
 
 def _log_remediation(log: Any, result: ActionResult) -> None:

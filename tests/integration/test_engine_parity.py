@@ -121,3 +121,31 @@ def test_plan_and_reconcile_take_the_same_action_in_every_scenario(scenario: Sce
     assert actions["app"] == ("uninstall", "orphaned")
     actions, _ = parity(s, *SLOW_RETRY, expect_exit=0)
     assert set(actions.values()) <= {("noop", "in-sync"), ("skip", "suspended")}
+
+
+def test_plan_and_reconcile_agree_on_adoption_readiness_and_drift(scenario: Scenario) -> None:
+    s = scenario
+    s.sandbox.core_v1().create_namespace({"metadata": {"name": s.ns}})
+    s.sandbox.helm("install", "legacy", str(s.charts.root / "demo-agent-1.0.0.tgz"), "-n", s.ns,
+                   "--server-side=false", "--disable-openapi-validation")
+    s.remote.commit({
+        "extensions/legacy.yaml": ext(s, "legacy", version="1.0.0", extra="  takeOwnership: true\n"),
+        "extensions/steady.yaml": ext(s, "steady"),
+        "extensions/broken.yaml": ext(s, "broken", settings={"image": {"tag": "crashloop"}}, extra="  timeout: 2s\n"),
+    }, message="adopt one, install two")
+    # The plan cannot know that broken never becomes ready: it plans the install, which then fails (NotReady).
+    actions, run = parity(s, *SLOW_RETRY, expect_exit=2)
+    assert actions == {"legacy": ("upgrade", "unowned"), "steady": ("install", "absent"),
+                       "broken": ("install", "absent")}
+    assert {a["extension"]: a.get("error_reason") for a in run.actions()} == {
+        "legacy": None, "steady": None, "broken": "NotReady"}
+
+    # Scaled by hand: reported under warn (the default), corrected under enabled; the same in plan and reconcile.
+    from kubernetes import client
+
+    client.AppsV1Api(s.sandbox.api_client()).patch_namespaced_deployment("steady", s.ns, {"spec": {"replicas": 2}})
+    actions, _ = parity(s, *SLOW_RETRY, "--drift-interval", "0", expect_exit=0)
+    assert actions == {"legacy": ("noop", "in-sync"), "steady": ("noop", "drift-reported"),
+                       "broken": ("skip", "backing-off")}
+    actions, run = parity(s, *SLOW_RETRY, "--drift-interval", "0", "--drift-detection", "enabled", expect_exit=2)
+    assert actions["steady"] == ("upgrade", "drifted") and run.summary()["drifted"] == 1

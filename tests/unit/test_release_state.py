@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 import pytest
 
-from controller.models.desired import DesiredRelease
-from controller.models.manifests import ChartRef
+from controller.models.desired import LABEL_HELM_REVISION, DesiredRelease
+from controller.models.drift import FieldChange, ObjectDrift, ObjectRef, ReleaseDrift
+from controller.models.manifests import ChartRef, DriftDetection, DriftIgnoreRule, DriftMode
 from controller.models.observed import ObservedRelease
 from controller.models.plan import Hold, HoldKind, guard_prune, plan
 from controller.models.release_state import (
@@ -34,18 +35,41 @@ from tests.unit.test_plan import CHART, NOW, desired, failure, observed
 
 S = ReleaseState
 A = ActionKind
-POLICY = Policy()  # instance "default", 3 retries, 300 s lock timeout, 48 h pending timeout
+POLICY = Policy()  # instance "default", 3 retries, 300 s lock timeout, 48 h pending timeout, drift warn
 WANTED = desired("a", version="1.2.0")
+ADOPT = replace(WANTED, take_ownership=True)
+DRIFT = ReleaseDrift((ObjectDrift(ObjectRef("v1", "ConfigMap", "a-settings", "ns"), deleted=True),
+                      ObjectDrift(ObjectRef("apps/v1", "Deployment", "a", "ns"),
+                                  changes=(FieldChange("/spec/replicas", "1", "9"),))))
+
+
+def mode(wanted: DesiredRelease, drift_mode: str, ignore: tuple[DriftIgnoreRule, ...] = ()) -> DesiredRelease:
+    return replace(wanted, drift=DriftDetection(DriftMode(drift_mode), ignore))
+
+
+def made_by_extctl(made: int, *, revision: int) -> ObservedRelease:
+    """An owned, deployed release at ``revision`` whose last extctl install/upgrade made revision ``made``."""
+    current = observed("a", version="1.2.0", revision=revision)
+    return replace(current, labels={**current.labels, LABEL_HELM_REVISION: str(made)})
+
+
+def drifted(*, version: str = "1.2.0", revision: int = 1, labels: dict[str, str] | None = None) -> ObservedRelease:
+    """An owned, deployed release whose drift check found ``DRIFT`` (extra ``labels`` on the release)."""
+    current = observed("a", version=version, revision=revision)
+    return replace(current, drift=DRIFT, labels={**current.labels, **(labels or {})})
 
 EXPECTED_ACTION: dict[ReleaseState, ActionKind] = {
     S.ABSENT: A.INSTALL,
     S.FOREIGN: A.FAIL,
+    S.UNOWNED: A.UPGRADE,
     S.LOCKED: A.SKIP,
     S.LOCKED_STALE: A.UNLOCK,
     S.FAILED_FIRST_INSTALL: A.REINSTALL,
     S.FAILED: A.UPGRADE,
     S.OUT_OF_SYNC: A.UPGRADE,
     S.IN_SYNC: A.NOOP,
+    S.DRIFTED: A.UPGRADE,
+    S.DRIFT_REPORTED: A.NOOP,
     S.SUSPENDED: A.SKIP,
     S.PENDING: A.SKIP,
     S.PENDING_EXPIRED: A.FAIL,
@@ -94,8 +118,54 @@ def check(decision: StateDecision, want: Want) -> None:
 STATE_CASES = [
     pytest.param(Facts("a", desired=WANTED), POLICY, Want(S.ABSENT, A.INSTALL, "not installed"), id="absent"),
     pytest.param(Facts("a", desired=WANTED, observed=observed("a", owner=None)), POLICY,
-                 Want(S.FOREIGN, A.FAIL, "managed by something other than extctl; extctl never modifies it"),
-                 id="foreign: not extctl's"),
+                 Want(S.FOREIGN, A.FAIL, "managed by something other than extctl; extctl does not modify it unless "
+                      "told to: to adopt it (an upgrade, no uninstall), set spec.takeOwnership: true on the extension "
+                      "or run with --take-ownership"), id="foreign: not extctl's, with the hint to adopt it"),
+    pytest.param(Facts("a", desired=ADOPT, observed=observed("a", owner=None, revision=4)), POLICY,
+                 Want(S.UNOWNED, A.UPGRADE, "no extctl instance owns it; takeOwnership: adopt it with helm upgrade "
+                      "--take-ownership (adds extctl's labels; revision 4 → 5, its objects keep their uids)"),
+                 id="unowned: spec.takeOwnership adopts it"),
+    pytest.param(Facts("a", desired=WANTED, observed=observed("a", owner=None)), Policy(take_ownership=True),
+                 Want(S.UNOWNED, A.UPGRADE, "takeOwnership: adopt it"), id="unowned: --take-ownership adopts it"),
+    pytest.param(Facts("a", desired=ADOPT, observed=observed("a", instance="team-b")), Policy(take_ownership=True),
+                 Want(S.FOREIGN, A.FAIL, "extctl never takes over a release another extctl instance or extension "
+                      "owns"), id="another instance's release is never adopted"),
+    pytest.param(Facts("a", desired=ADOPT, observed=observed("a", owner="b")), POLICY,
+                 Want(S.FOREIGN, A.FAIL, "managed by extension 'b'"),
+                 id="another extension's release is never adopted"),
+    pytest.param(Facts("a", desired=ADOPT, observed=observed("a", owner=None, status="pending-upgrade",
+                                                             updated_at=NOW - 3600)), POLICY,
+                 Want(S.LOCKED, A.SKIP, "adopted once the helm operation holding it ends"),
+                 id="an unowned release is adopted only once it is unlocked"),
+    pytest.param(Facts("a", desired=ADOPT, observed=observed("a", owner=None),
+                       remembered=failure(ADOPT, 1, retry_in=9)), POLICY,
+                 Want(S.BACKING_OFF, A.SKIP, "backing off"), id="a failed adoption backs off"),
+    pytest.param(Facts("a", desired=WANTED, observed=drifted()), POLICY,
+                 Want(S.DRIFT_REPORTED, A.NOOP, "drift (driftDetection warn: reported, not corrected): ConfigMap "
+                      "ns/a-settings deleted; Deployment ns/a: /spec/replicas (1 → 9)"), id="drift-reported: warn"),
+    pytest.param(Facts("a", desired=mode(WANTED, "enabled"), observed=drifted()), POLICY,
+                 Want(S.DRIFTED, A.UPGRADE, "drift (driftDetection enabled: an upgrade restores it): ConfigMap "
+                      "ns/a-settings deleted"), id="drifted: enabled corrects it"),
+    pytest.param(Facts("a", desired=WANTED, observed=drifted()), Policy(drift_mode=DriftMode.ENABLED),
+                 Want(S.DRIFTED, A.UPGRADE, "an upgrade restores it"), id="drifted: --drift-detection enabled"),
+    pytest.param(Facts("a", desired=mode(WANTED, "disabled"), observed=drifted(labels={LABEL_HELM_REVISION: "1"},
+                                                                              revision=3)),
+                 Policy(drift_mode=DriftMode.ENABLED), Want(S.IN_SYNC, A.NOOP, "up to date"),
+                 id="drift disabled says nothing"),
+    pytest.param(Facts("a", desired=mode(WANTED, "enabled"), observed=made_by_extctl(2, revision=3)),
+                 POLICY, Want(S.DRIFTED, A.UPGRADE, "helm revision 3 was not made by extctl (its last install or "
+                              "upgrade made revision 2)"), id="out-of-band helm revision is drift"),
+    pytest.param(Facts("a", desired=WANTED, observed=made_by_extctl(3, revision=3)),
+                 POLICY, Want(S.IN_SYNC, A.NOOP, "up to date"), id="the revision extctl made is not drift"),
+    pytest.param(Facts("a", desired=mode(WANTED, "enabled", ignore=(
+        DriftIgnoreRule(("/spec/replicas",), kind="Deployment"), DriftIgnoreRule(("",), name="a-settings"))),
+        observed=drifted()), POLICY, Want(S.IN_SYNC, A.NOOP, "up to date"), id="ignored drift is no drift"),
+    pytest.param(Facts("a", desired=mode(WANTED, "enabled"), observed=drifted(),
+                       remembered=failure(WANTED, 4)), POLICY,
+                 Want(S.RETRIES_EXHAUSTED, A.FAIL, "retries exhausted"), id="drift correction has the retry gate"),
+    pytest.param(Facts("a", desired=WANTED, observed=drifted(version="1.1.0")), POLICY,
+                 Want(S.OUT_OF_SYNC, A.UPGRADE, "drift: ConfigMap ns/a-settings deleted"),
+                 id="out of sync and drifted: one upgrade for both"),
     pytest.param(Facts("a", desired=WANTED, observed=observed("a", instance="team-b")), POLICY,
                  Want(S.FOREIGN, A.FAIL, "managed by extctl instance 'team-b'"), id="foreign: other instance"),
     pytest.param(Facts("a", desired=WANTED, observed=observed("a", owner="b")), POLICY,
@@ -443,7 +513,8 @@ def test_dependency_gate_holds_back_an_unlock_and_drops_the_retry_note() -> None
 @pytest.mark.parametrize("state", list(ReleaseState), ids=str)
 @pytest.mark.parametrize("installed", [True, False], ids=["installed", "not installed"])
 def test_satisfies_dependents_table(state: ReleaseState, installed: bool) -> None:
-    ready = {S.ABSENT, S.FAILED_FIRST_INSTALL, S.FAILED, S.OUT_OF_SYNC, S.IN_SYNC} | (
+    ready = {S.ABSENT, S.FAILED_FIRST_INSTALL, S.FAILED, S.OUT_OF_SYNC, S.IN_SYNC, S.UNOWNED, S.DRIFTED,
+             S.DRIFT_REPORTED} | (
         {S.SUSPENDED} if installed else set())
     decision = StateDecision(state, ACTION_FOR_STATE[state], ())
     assert satisfies_dependents(decision, installed) is (state in ready)

@@ -74,7 +74,7 @@ def test_a_bug_in_one_action_fails_it_and_skips_its_dependents(exc: Exception) -
     db = results["db"]
     assert (db.outcome, db.error_reason) == (Outcome.FAILED, "InternalError")
     assert db.error is not None and f"install db: {type(exc).__name__}" in db.error
-    for name, blocked in (("web", "db (install: failed)"), ("api", "web (skip: skipped)")):
+    for name, blocked in (("web", f"db (install: failed: {db.error})"), ("api", "web (skip: skipped)")):
         result = results[name]
         assert (result.outcome, result.action.kind, result.action.state) == (
             Outcome.SKIPPED, ActionKind.SKIP, ReleaseState.DEPENDENCY_NOT_READY), name
@@ -83,7 +83,7 @@ def test_a_bug_in_one_action_fails_it_and_skips_its_dependents(exc: Exception) -
     assert sorted(execute.calls) == ["db", "other"], "a skipped dependent never runs"
     assert summarize(results.values()).as_dict() == {
         "installed": 1, "upgraded": 0, "downgraded": 0, "reinstalled": 0, "unlocked": 0, "uninstalled": 0,
-        "unchanged": 0, "failed": 1, "skipped": 2, "pending": 0, "planned": 0}
+        "unchanged": 0, "failed": 1, "skipped": 2, "pending": 0, "planned": 0, "drifted": 0}
 
 
 def test_a_bug_in_every_action_still_returns() -> None:
@@ -181,9 +181,10 @@ def test_noop_skip_and_fail_never_call_execute() -> None:
         pytest.param([desired("db")], [observed("db")], {}, (), True, None, id="dependency unchanged"),
         pytest.param([], [observed("db")], {"db": Hold(HoldKind.SUSPENDED, "suspended")}, (), True, None,
                      id="suspended but installed dependency"),
-        pytest.param([desired("db")], [], {}, ("db",), False, "db (install: failed)", id="dependency install failed"),
+        pytest.param([desired("db")], [], {}, ("db",), False, "db (install: failed: helm install: boom)",
+                     id="dependency install failed: its error is the dependent's reason"),
         pytest.param([desired("db", version="1.2.0")], [observed("db")], {}, ("db",), False,
-                     "db (upgrade: failed)", id="dependency upgrade failed"),
+                     "db (upgrade: failed: helm upgrade: boom)", id="dependency upgrade failed"),
     ],
 )
 def test_dependents_run_only_after_a_ready_dependency(
@@ -224,7 +225,7 @@ def test_uninstalls_wait_for_their_dependents_and_stop_when_one_fails() -> None:
     db = got["uninstall:ns/db"]
     assert (db.outcome, db.action.kind, db.action.state) == (Outcome.SKIPPED, ActionKind.SKIP,
                                                              ReleaseState.DEPENDENCY_NOT_READY)
-    assert db.action.reason == "waiting for dependencies: api (uninstall: failed)"
+    assert db.action.reason == "waiting for dependencies: api (uninstall: failed: helm uninstall: boom)"
     assert [r.action.key for r in results][-1] == "uninstall:ns/db"
 
 
