@@ -10,7 +10,8 @@ subclass fills the gaps a real client trips on:
 - list responses carry ``kind``/``apiVersion`` and honour ``labelSelector``/``fieldSelector``;
 - PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies
   (``sandbox.patches``), and server-side apply with ``managedFields`` (``sandbox.apply``);
-- PUT replaces an object (kmock only merges);
+- PUT replaces an object (kmock only merges), and a write naming a stale ``resourceVersion`` is a 409
+  Conflict (``sandbox.preconditions``: leader election's Leases rely on it);
 - watches honour selectors and ``timeoutSeconds`` (``sandbox.selectors``);
 - creating or changing a CustomResourceDefinition makes its resource discoverable and servable, with
   its status subresource and its printer columns for ``kubectl get`` (``sandbox.crds``).
@@ -43,6 +44,7 @@ from kmock._internal import parsing, rendering
 from sandbox import apply as ssa
 from sandbox import crds
 from sandbox.patches import diff_as_merge_patch, merge, strip_directives
+from sandbox.preconditions import CONFLICT, check_resource_version
 from sandbox.selectors import match_fields, match_labels
 
 # Resources served from the start: what helm, extctl and the test charts use.
@@ -143,8 +145,8 @@ class SandboxEmulator(KubernetesEmulator):
     async def _render_error(self, exc: Exception) -> Any:
         """Answer like the API server: reason ``NotFound``/``AlreadyExists``, no server traceback."""
         if isinstance(exc, KubernetesError):
-            reason = {404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(exc.status,
-                                                                                exc.reason or "InternalError")
+            reasons = {404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}
+            reason = exc.reason if exc.reason == CONFLICT else reasons.get(exc.status, exc.reason or "InternalError")
             return aiohttp.web.json_response({
                 "apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure",
                 "code": exc.status, "reason": reason, "message": exc.message or reason,
@@ -233,6 +235,10 @@ class SandboxEmulator(KubernetesEmulator):
     def _prepare_write(self, request: rendering.Request) -> rendering.Request:
         res = request.resource
         assert res is not None
+        if request.name is not None and request.method.value in {"PUT", "PATCH"}:
+            stored_before = self._stored(request)
+            check_resource_version(stored_before.raw if stored_before is not None else None, request.data,
+                                   plural=str(res.plural), group=str(res.group), name=request.name)
         if request.name is not None and ssa.is_apply(request.headers):
             request = self._as_apply(request)
         if request.action == action.CREATE and isinstance(request.data, dict):

@@ -22,7 +22,7 @@ from controller.errors import ClusterError
 from controller.logs import scrub_text
 
 _KINDS = {"namespaces": "namespace", "secrets": "Secret", "configmaps": "ConfigMap", "extensions": "Extension",
-          "events": "Event", "customresourcedefinitions": "CustomResourceDefinition"}
+          "events": "Event", "customresourcedefinitions": "CustomResourceDefinition", "leases": "Lease"}
 _DOING = {"get": "reading", "create": "creating", "update": "writing", "patch": "applying", "list": "listing",
           "delete": "deleting"}
 _MAX_DETAIL = 300
