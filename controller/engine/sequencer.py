@@ -25,11 +25,13 @@ import structlog
 
 from controller.apply import Executor, chart_locator, run_plan
 from controller.catalog import ChartVersion
+from controller.engine.fleet import ClusterScope, UnknownCluster
 from controller.errors import ClusterError, ExtctlError, HelmError, ManifestError, SourceError
 from controller.helm import ReleaseRequest
 from controller.logs import get_logger
 from controller.manifests.cache import ParseCache
 from controller.models.desired_state import DesiredState, ProtectedInput, build_desired_state, installed_versions
+from controller.models.fleet import explain_unplaced
 from controller.models.manifests import DriftMode, ManifestSet, Remediation
 from controller.models.plan import Plan, PlannedAction, Policy, guard_prune, plan
 from controller.models.release_state import drift_candidates
@@ -84,6 +86,7 @@ class PassResult:
     # For the status publisher: the revision's manifests and what the pass remembers for the next one.
     manifests: ManifestSet | None = field(default=None, repr=False, compare=False)
     remembered: Mapping[str, ExtensionState] = field(default_factory=dict, repr=False, compare=False)
+    cluster_annotations: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -125,6 +128,7 @@ class EngineParts:
     helm_calls: Callable[[], int] = lambda: 0
     parse_cache: ParseCache = field(default_factory=lambda: ParseCache(None))
     status: StatusPublisher | NullStatusPublisher = field(default_factory=NullStatusPublisher)  # after each pass
+    scope: ClusterScope = field(default_factory=ClusterScope)  # which cluster: identity and placement view
 
 
 @dataclass
@@ -233,6 +237,13 @@ class Engine:
                                    "nothing uninstalled", reason=exc.reason)
             raise _Stop("rejected", rejected, snapshot.revision,
                         manifest_errors=tuple(str(i) for i in exc.issues)) from exc
+        try:  # the revision as this cluster sees it: placed extensions only, its overrides merged
+            view = await self.parts.scope.view_of(manifests, snapshot.revision)
+        except ClusterError as exc:
+            raise _Stop("cluster-error", exc, snapshot.revision) from exc
+        except UnknownCluster as exc:
+            raise _Stop("rejected", exc, snapshot.revision) from exc
+        manifests = view.manifests
         current = _Pass(snapshot, manifests)
         await self._fetch_catalogs(current)
         try:
@@ -252,6 +263,7 @@ class Engine:
         the_plan = plan(desired.releases, observed, desired.holds, held_namespaces=desired.namespaces, policy=policy,
                         remembered=current.remembered.extensions, now=now, in_flight=in_flight,
                         retries={name: e.spec.remediation.retries for name, e in manifests.extensions.items()})
+        the_plan = explain_unplaced(the_plan, view)
         guard = guard_prune(
             the_plan, managed_count=sum(1 for o in observed if o.owned_by(self.settings.instance)),
             extensions_in_git=len(manifests.extensions), max_fraction=self.settings.max_prune,
@@ -276,7 +288,8 @@ class Engine:
             await self.parts.store.save(Remembered(remembered, dict(self.parts.observer.facts), snapshot.revision))
         return PassResult(reconcile_id, snapshot.revision, outcome, plan=the_plan, results=tuple(results),
                           summary=summarize(results), prune_refused=len(guard.refused), notes=notes,
-                          manifests=manifests, remembered=remembered)
+                          manifests=manifests, remembered=remembered,
+                          cluster_annotations=self.parts.scope.annotations())
 
     async def _manifests(self, snapshot: Snapshot) -> ManifestSet:
         """Parse the revision's manifests; an unchanged revision reuses the last parse, and a fresh process
@@ -288,7 +301,7 @@ class Engine:
         return manifests
 
     async def _finish(self, result: PassResult, helm_calls: int) -> None:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = self.parts.scope.summary_fields()
         if result.prune_refused:
             extra["prune_refused"] = result.prune_refused
         if result.notes and result.outcome != "internal-error":

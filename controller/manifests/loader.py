@@ -68,7 +68,8 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
     found: list[ValidationIssue] = list(issues)
     type_documents: list[SourceDocument] = []
     extension_documents: list[SourceDocument] = []
-    invalid_names: dict[Kind, set[str]] = {Kind.EXTENSION: set(), Kind.EXTENSION_TYPE: set()}
+    cluster_documents: list[SourceDocument] = []
+    invalid_names: dict[Kind, set[str]] = {kind: set() for kind in Kind}
     unreadable = bool(found)  # a file that could not be read, decoded or parsed
     for file in sorted(files):
         content = files[file]
@@ -91,14 +92,17 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
                 type_documents.append(document)
             elif kind is Kind.EXTENSION:
                 extension_documents.append(document)
+            elif kind is Kind.CLUSTER:
+                cluster_documents.append(document)
     checker = SemanticChecker(
         invalid_type_names=invalid_names[Kind.EXTENSION_TYPE],
         invalid_extension_names=invalid_names[Kind.EXTENSION],
         # A file that cannot be read or parsed may define the very names others refer to: report that,
         # not a cascade of "unknown extension/type" errors.
         check_references=not unreadable,
+        invalid_cluster_names=invalid_names[Kind.CLUSTER],
     )
-    manifest_set = checker.check(type_documents, extension_documents)
+    manifest_set = checker.check(type_documents, extension_documents, cluster_documents)
     found.extend(checker.issues)
     if found:
         unique = set(found)

@@ -30,6 +30,7 @@ SCHEMA_DIR = Path(os.environ.get("EXTCTL_SCHEMAS_DIR") or Path(__file__).resolve
 SCHEMA_FILES: Mapping[Kind, str] = {
     Kind.EXTENSION: "extension.schema.json",
     Kind.EXTENSION_TYPE: "extensiontype.schema.json",
+    Kind.CLUSTER: "cluster.schema.json",
 }
 SENSITIVE_FIELDS = ("configurationProtectedSettings",)
 _JSON_TYPE_NAMES = {

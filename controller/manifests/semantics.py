@@ -4,7 +4,8 @@ Owns: building ``ExtensionType``/``Extension`` models from schema-valid document
 rules the schema cannot express: duplicate names and Helm release collisions, unknown types and
 trains, unsupported scopes, credentials written into a chart repository URL (secrets do not belong
 in Git), the version/auto-upgrade rule, ``dependsOn`` targets and cycles, train constraints, a
-``timeout`` of at least 1s. Every finding is a located ``ValidationIssue``. Must not: read files or
+``timeout`` of at least 1s, and (through ``fleet_checks``) the inventory, placements and overrides. Every
+finding is a located ``ValidationIssue``. Must not: read files or
 the network, or check schema-level structure (``schema.py`` already did).
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Generic, TypeVar
 import semver
 
 from controller.errors import ValidationIssue
+from controller.manifests.fleet_checks import FleetChecker, build_overrides, build_placement
 from controller.manifests.yaml_source import FieldPath, SourceDocument, format_field_path
 from controller.models.manifests import (
     DEFAULT_RELEASE_TRAINS,
@@ -119,6 +121,8 @@ def build_extension(document: SourceDocument) -> Extension:
             timeout_s=duration_seconds(spec["timeout"]) if "timeout" in spec else None,
             drift_detection=_drift_detection(spec.get("driftDetection") or {}),
             take_ownership=spec.get("takeOwnership", False),
+            placement=build_placement(spec.get("placement")),
+            overrides=build_overrides(spec.get("overrides")),
         ),
         location=document.locate(["metadata", "name"]),
     )
@@ -141,28 +145,40 @@ class SemanticChecker:
         invalid_extension_names: Iterable[str] = (),
         *,
         check_references: bool = True,
+        invalid_cluster_names: Iterable[str] = (),
     ) -> None:
         # Names of documents that failed the schema: referencing them is not reported again as "unknown".
         self._invalid_type_names = set(invalid_type_names)
         self._invalid_extension_names = set(invalid_extension_names)
         self._check_references = check_references
+        self._fleet = FleetChecker(self._report, check_references=check_references,
+                                   invalid_clusters=invalid_cluster_names)
         self.issues: list[ValidationIssue] = []
 
     def _report(self, document: SourceDocument, path: FieldPath, message: str) -> None:
         self.issues.append(ValidationIssue(document.locate(path), format_field_path(path), message))
 
-    def check(self, type_documents: list[SourceDocument], extension_documents: list[SourceDocument]) -> ManifestSet:
+    def check(self, type_documents: list[SourceDocument], extension_documents: list[SourceDocument],
+              cluster_documents: Iterable[SourceDocument] = ()) -> ManifestSet:
         types = self._unique_types([_Parsed(build_extension_type(d), d) for d in type_documents])
         extensions = self._unique_extensions([_Parsed(build_extension(d), d) for d in extension_documents], types)
+        clusters = self._fleet.clusters(cluster_documents)
         for parsed_type in types.values():
             self._check_type(parsed_type)
         for parsed_extension in extensions.values():
             self._check_extension(parsed_extension, types, extensions)
+            type_parsed = types.get(parsed_extension.model.spec.extension_type)
+            self._fleet.extension(parsed_extension.model, parsed_extension.document, clusters,
+                                  type_parsed.model if type_parsed is not None else None)
         self._check_cycles(extensions)
-        return ManifestSet(
+        manifest_set = ManifestSet(
             types={name: parsed.model for name, parsed in sorted(types.items())},
             extensions={name: parsed.model for name, parsed in sorted(extensions.items())},
+            clusters=clusters,
         )
+        if not self.issues:  # the placement of dependencies is only meaningful in an otherwise valid revision
+            self._fleet.dependencies(manifest_set, {name: parsed.document for name, parsed in extensions.items()})
+        return manifest_set
 
     def _unique_types(self, parsed_types: list[_Parsed[ExtensionType]]) -> dict[str, _Parsed[ExtensionType]]:
         unique: dict[str, _Parsed[ExtensionType]] = {}

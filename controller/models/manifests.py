@@ -1,4 +1,4 @@
-"""Typed, immutable views of the two manifest kinds: Extension and ExtensionType.
+"""Typed, immutable views of the manifest kinds: Extension, ExtensionType and Cluster (the fleet inventory).
 
 Owns: the manifest data model with the defaults the spec defines (release train ``stable`` matched
 case-insensitively, auto-upgrade on, cluster scope, the default ``stable``/``preview`` trains; readiness
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from controller.errors import Location
+from controller.models.placement import ClusterEntry, Override, Placement
 
 API_VERSION = "extctl.dev/v1alpha1"
 DEFAULT_RELEASE_TRAIN = "stable"
@@ -29,6 +30,7 @@ _CONSTRAINT_SEPARATOR = re.compile(r"[\s,]+")
 class Kind(StrEnum):
     EXTENSION = "Extension"
     EXTENSION_TYPE = "ExtensionType"
+    CLUSTER = "Cluster"
 
 
 class ScopeKind(StrEnum):
@@ -107,6 +109,8 @@ class ExtensionSpec:
     depends_on: tuple[str, ...] = ()
     suspend: bool = False
     remediation: Remediation = Remediation()
+    placement: Placement | None = None  # None: every cluster (controller/models/fleet.py)
+    overrides: tuple[Override, ...] = ()  # per-cluster changes, applied in order (later wins)
     wait: bool | None = None  # None: the controller's --wait (true by default)
     timeout_s: float | None = None  # None: the controller's --helm-timeout
     drift_detection: DriftDetection = DriftDetection()
@@ -215,10 +219,12 @@ def split_constraint(constraint: str | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ManifestSet:
-    """Every ExtensionType and Extension of one source revision, keyed by name (already validated)."""
+    """Every ExtensionType, Extension and Cluster (the fleet inventory) of one source revision, keyed by
+    name (already validated)."""
 
     types: Mapping[str, ExtensionType]
     extensions: Mapping[str, Extension]
+    clusters: Mapping[str, ClusterEntry] = field(default_factory=dict)
 
     def type_of(self, extension: Extension) -> ExtensionType:
         return self.types[extension.spec.extension_type]

@@ -63,6 +63,8 @@ class PassOutcome(Protocol):
     def manifests(self) -> ManifestSet | None: ...
     @property
     def remembered(self) -> Mapping[str, ExtensionState]: ...
+    @property
+    def cluster_annotations(self) -> Mapping[str, str]: ...  # which cluster of the fleet (docs/fleet.md)
 
 
 class ExtensionBackend(Protocol):
@@ -196,7 +198,8 @@ class StatusPublisher:
                 continue
             wanted.append(key)
             desired = desired_object(extension, manifests, instance=self.instance, revision=revision, live=current)
-            desired = replace(desired, spec=scrub(desired.spec))
+            desired = replace(desired, spec=scrub(desired.spec),
+                              annotations={**desired.annotations, **result.cluster_annotations})
             status = build_status(StatusInput(item, revision, self.instance, now,
                                               current.generation if current else 0, remembered, previous))
             status = ExtensionStatus.from_json(scrub(status.to_json())) or status

@@ -108,8 +108,8 @@ MISTAKES = [
     Mistake("unknown-field-typo", MB, "releaseTrain: Stable", "releaseTrian: Stable", (
         f"{MB}:7:3: error: spec.releaseTrian: unknown field 'releaseTrian'; did you mean 'releaseTrain'? expected "
         "one of: autoUpgradeMinorVersion, configurationProtectedSettings, configurationSettings, dependsOn, "
-        "driftDetection, extensionType, majorVersion, releaseTrain, remediation, scope, suspend, takeOwnership, "
-        "timeout, version, wait",)),
+        "driftDetection, extensionType, majorVersion, overrides, placement, releaseTrain, remediation, scope, "
+        "suspend, takeOwnership, timeout, version, wait",)),
     Mistake("timeout-not-a-duration", MB, "  releaseTrain: Stable\n",
             "  releaseTrain: Stable\n  timeout: 5 minutes\n", (
         f"{MB}:8:12: error: spec.timeout: expected a duration like 90s, 5m or 1h30m",)),
@@ -154,13 +154,14 @@ MISTAKES = [
     Mistake("wrong-api-version", MB, "apiVersion: extctl.dev/v1alpha1", "apiVersion: extctl.dev/v1", (
         f"{MB}:1:13: error: apiVersion: expected extctl.dev/v1alpha1",)),
     Mistake("unknown-kind", MB, "kind: Extension", "kind: Extensoin", (
-        f"{MB}:2:7: error: kind: unknown kind 'Extensoin'; expected one of: Extension, ExtensionType",)),
+        f"{MB}:2:7: error: kind: unknown kind 'Extensoin'; expected one of: Extension, ExtensionType, "
+        "Cluster",)),
     Mistake("foreign-kubernetes-object", "extensions/configmap.yaml", "",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n", (
                 "extensions/configmap.yaml:1:13: error: apiVersion: unsupported apiVersion 'v1'; expected "
                 "extctl.dev/v1alpha1",
                 "extensions/configmap.yaml:2:7: error: kind: unknown kind 'ConfigMap'; expected one of: Extension, "
-                "ExtensionType",
+                "ExtensionType, Cluster",
             )),
     Mistake("not-a-mapping", "extensions/list.yaml", "", "- monitoring\n- backup\n", (
         "extensions/list.yaml:1:1: error: <document>: expected a mapping with apiVersion, kind, metadata and spec, "
