@@ -41,13 +41,16 @@ from controller.models.desired_state import (
     build_desired_state,
     installed_versions,
 )
+from controller.models.fleet import ClusterView, explain_unplaced
 from controller.models.manifests import ChartRef, Extension
 from controller.models.observed import ObservedRelease
+from controller.models.placement import ClusterIdentity
 from controller.models.plan import ActionKind, PlannedAction, Policy, plan
 from controller.models.remediation import ExtensionState
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
 from controller.preview.trust import preview_credentials
+from controller.preview.views import Identify, describe, scope_sides, with_override_notes
 from controller.source import GitAuth, export_ref, files_at_ref
 from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
@@ -70,6 +73,7 @@ class PreviewRequest:
     concurrency: int = 4
     auth: GitAuth | None = field(default=None, repr=False)
     credentials: CredentialStore | None = field(default=None, repr=False)
+    cluster: ClusterIdentity | None = None  # --cluster NAME: both sides as the inventory's cluster NAME sees them
 
 
 @dataclass
@@ -138,10 +142,13 @@ def deployed_from(releases: Sequence[DesiredRelease], revision: str, instance: s
 class Previewer:
     """One preview run. ``observe`` (for ``--cluster``) returns the live releases instead of base's."""
 
-    def __init__(self, request: PreviewRequest, helm: HelmClient, *, observe: Observe | None = None) -> None:
+    def __init__(self, request: PreviewRequest, helm: HelmClient, *, observe: Observe | None = None,
+                 identify: Identify | None = None) -> None:
         self.request = request
         self.helm = helm
         self.observe = observe
+        self.identify = identify  # --cluster: the live cluster's identity (its view of both sides)
+        self.head_view: ClusterView | None = None
         # Until base is loaded no credential is usable; then only those bound to base's hosts (``_trust``).
         self.credentials = CredentialStore()
         self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
@@ -172,7 +179,7 @@ class Previewer:
         return PreviewResult(
             source=display_location(self.request.source), path=self.request.path, base_ref=self.request.base,
             head_ref=self.request.head, compare="cluster" if self.observe is not None else "base",
-            base_revision=base.revision, head_revision=head.revision,
+            base_revision=base.revision, head_revision=head.revision, cluster=describe(self.head_view),
             stats={"helm_template_calls": self.template_calls, **fields.pop("stats", {})}, **fields)
 
     async def _run(self, base: _Side, head: _Side, scratch: Path) -> PreviewResult:
@@ -183,8 +190,15 @@ class Previewer:
                                 base_validation_errors=tuple(base_issues))
         assert base.manifests is not None and head.manifests is not None  # noqa: S101 - loaded above
         self._trust(base.manifests, scratch)
+        self.head_view = await scope_sides(base, head, cluster=self.request.cluster, identify=self.identify,
+                                           live=self.observe is not None)
         await asyncio.gather(self._export_if_needed(base, scratch), self._export_if_needed(head, scratch))
         await self._fetch_catalogs([base, head])
+        return await self._compare(base, head)
+
+    async def _compare(self, base: _Side, head: _Side) -> PreviewResult:
+        """Desired states at both sides, the plan, and the renders of what changes (sides loaded, catalogs read)."""
+        assert base.manifests is not None and head.manifests is not None  # noqa: S101 - loaded by the caller
         instance = self.request.instance
         base.state = build_desired_state(base.manifests, versions=self._names(base), catalog_errors=base.catalog_errors,
                                          protected=self._protected(base.manifests))
@@ -200,10 +214,13 @@ class Previewer:
         the_plan = plan(head.state.releases, observed, head.state.holds, held_namespaces=head.state.namespaces,
                         policy=Policy(instance=instance), remembered=remembered, now=time.time(),
                         retries={name: e.spec.remediation.retries for name, e in head.manifests.extensions.items()})
+        if self.head_view is not None:
+            the_plan = explain_unplaced(the_plan, self.head_view)
         semaphore = asyncio.Semaphore(max(1, self.request.concurrency))
         changes = await asyncio.gather(*(self._change(a, base, head, semaphore) for a in the_plan.changes))
-        others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons)
-                       for a in the_plan.actions if not a.changes_cluster)
+        changes = list(with_override_notes(changes, self.head_view))
+        others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons,
+                                   a.drift) for a in the_plan.actions if not a.changes_cluster)
         notices = tuple(sorted([*head.state.notices,
                                 *_dependency_notices(base.manifests, head.manifests)],
                                key=lambda n: (n.extension, n.kind)))

@@ -50,6 +50,7 @@ class OtherAction:
     action: str
     version: str | None
     reasons: tuple[str, ...]
+    drift: tuple[str, ...] = ()  # --cluster: what drifted from the release (driftDetection warn: reported only)
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class PreviewResult:
     base_ref: str
     head_ref: str
     compare: str = "base"  # "base" or "cluster"
+    cluster: str | None = None  # the fleet cluster both sides are seen as (preview --cluster), e.g. "east (env=prod)"
     base_revision: str | None = None
     head_revision: str | None = None
     changes: tuple[ExtensionChange, ...] = ()

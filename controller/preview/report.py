@@ -58,10 +58,11 @@ def short_revision(revision: str | None, ref: str) -> str:
 
 
 def _against(result: PreviewResult, code: bool = False) -> str:
+    on = f" (cluster {result.cluster})" if result.cluster else ""
     if result.compare == "cluster":
-        return "the live cluster"
+        return "the live cluster" + on
     text = short_revision(result.base_revision, result.base_ref)
-    return f"base {_code(text) if code else text}"
+    return f"base {_code(text) if code else text}{on}"
 
 
 # ---------------------------------------------------------------------------------------------- JSON
@@ -88,11 +89,12 @@ def render_json(result: PreviewResult) -> dict[str, Any]:
         "source": result.source,
         "path": result.path,
         "compare": result.compare,
+        **({"cluster": result.cluster} if result.cluster else {}),
         "base": {"ref": result.base_ref, "revision": result.base_revision},
         "head": {"ref": result.head_ref, "revision": result.head_revision},
         "changes": [_change_json(c) for c in result.changes],
         "others": [{"extension": o.extension, "namespace": o.namespace, "action": o.action, "version": o.version,
-                    "reasons": list(o.reasons)} for o in result.others],
+                    "reasons": list(o.reasons), "drift": list(o.drift)} for o in result.others],
         "validation_errors": [
             {"side": side, "file": i.location.file, "line": i.location.line, "column": i.location.column,
              "field": i.field, "message": i.message, "text": str(i)}
@@ -236,6 +238,11 @@ def render_markdown(result: PreviewResult, *, max_bytes: int = DEFAULT_MAX_BYTES
         head += ["**Not applied:**", ""]
         head += [f"- **{_cell(o.extension)}** {o.action}: {_cell('; '.join(o.reasons))}" for o in problems]
         head.append("")
+    drifted = [o for o in result.others if o.drift]
+    if drifted:
+        head += ["**Drift in the cluster** (reported; `driftDetection: enabled` corrects it):", ""]
+        head += [f"- **{_cell(o.extension)}**: {_cell('; '.join(o.drift))}" for o in drifted]
+        head.append("")
     unchanged = sum(1 for o in result.others if o.action == "noop")
     if unchanged:
         head += [f"{unchanged} extension(s) unchanged (not rendered).", ""]
@@ -278,6 +285,7 @@ def render_text(result: PreviewResult) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4] for row in rows]
         lines.append("")
+    lines += [f"drift ({o.extension}): {'; '.join(o.drift)}" for o in result.others if o.drift]
     unchanged = sum(1 for o in result.others if o.action == "noop")
     if unchanged:
         lines += [f"{unchanged} extension(s) unchanged (not rendered)", ""]

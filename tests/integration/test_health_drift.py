@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,9 +133,17 @@ def test_drift_is_reported_ignored_or_corrected_by_mode(scenario: Scenario) -> N
     assert drift["agent"]["corrected"] is False and warned.summary()["drifted"] == 2 and warned.returncode == 0
     assert apps(s).read_namespaced_deployment("agent", s.ns).spec.replicas == 3, "warn changes nothing"
 
-    # The plan shows the same drift.
+    # The plan shows the same drift, and so does a preview against the live cluster.
     planned = s.plan(*FAST)
     assert any("/spec/replicas (1 → 3)" in r for a in planned_actions(planned) for r in a["reasons"])
+    preview = s.extctl("preview", "--source", s.remote.file_url, "--base", "main", "--head", "main", "--cluster",
+                       "--instance", s.ns, "--cache-dir", str(s.cache), "--output", "json")
+    others = {o["extension"]: o for o in json.loads(preview.stdout)["others"]}
+    assert others["agent"]["drift"] == drift["agent"]["drift"]
+    markdown = s.extctl("preview", "--source", s.remote.file_url, "--base", "main", "--head", "main", "--cluster",
+                        "--instance", s.ns, "--cache-dir", str(s.cache))
+    assert "**Drift in the cluster**" in markdown.stdout and f"Deployment {s.ns}/agent: /spec/replicas" in \
+        markdown.stdout, markdown.stdout + markdown.stderr
 
     # disabled: says nothing.
     quiet = s.reconcile(*FAST, "--drift-detection", "disabled")
@@ -163,8 +172,6 @@ def test_drift_is_reported_ignored_or_corrected_by_mode(scenario: Scenario) -> N
 
 
 def planned_actions(run: ExtctlRun) -> list[dict[str, Any]]:
-    import json
-
     actions: list[dict[str, Any]] = json.loads(run.stdout)["actions"]
     return actions
 
