@@ -5,7 +5,8 @@ Owns: an in-memory API server on 127.0.0.1 that is real enough for the official 
 watch) and ``kubectl get``. kmock provides storage, routing, discovery and watch buses; this
 subclass fills the gaps a real client trips on:
 
-- core discovery answers ``groupVersion: "v1"`` (kmock answers ``"/v1"``);
+- ``/version`` says 1.35, the pinned clients' minor (kmock says 1.26); core discovery answers
+  ``groupVersion: "v1"`` (kmock answers ``"/v1"``);
 - objects get ``uid``, ``resourceVersion``, ``creationTimestamp`` and ``generation``;
 - list responses carry ``kind``/``apiVersion`` and honour ``labelSelector``/``fieldSelector``;
 - PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies
@@ -78,6 +79,7 @@ CORE_RESOURCES: dict[str, ResourceInfo] = {
         kind="CustomResourceDefinition", singular="customresourcedefinition", namespaced=False,
         shortnames={"crd", "crds"}),
 }
+SERVED_MINOR = "35"  # what /version reports: Kubernetes 1.35, as the pinned kubectl v1.35.2 and helm v4.1.4
 VERBS = {"create", "delete", "get", "list", "patch", "update", "watch"}
 ACCESS_LOG = os.environ.get("SANDBOX_ACCESS_LOG", "1") == "1"
 DELAY_ANNOTATION = "sandbox.extctl.dev/delay-seconds"
@@ -154,6 +156,14 @@ class SandboxEmulator(KubernetesEmulator):
         return await super()._render_error(exc)
 
     # ---- discovery -------------------------------------------------------------------------
+    async def _serve_server_version(self, request: rendering.Request) -> rendering.Payload:
+        """``/version``: the minor of the pinned kubectl and helm clients (kmock says 1.26, which charts with
+        a ``kubeVersion`` constraint such as deploy/chart refuse)."""
+        payload = await super()._serve_server_version(request)
+        if isinstance(payload, dict):
+            payload.update(major="1", minor=SERVED_MINOR, gitVersion=f"v1.{SERVED_MINOR}.0")
+        return payload
+
     async def _serve_version(self, request: rendering.Request) -> rendering.Payload:
         payload = await super()._serve_version(request)
         if isinstance(payload, dict) and request.resource is not None and request.resource.group == "":
