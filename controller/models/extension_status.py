@@ -245,6 +245,8 @@ def verdict(result: ActionResult, remembered: ExtensionState, previous: Extensio
         if kept is not None and kept.status == "True":
             return Verdict(ProvisioningState.SUCCEEDED, "True", kept.reason, kept.message)
         return Verdict(ProvisioningState.SUCCEEDED, "True", IN_SYNC_REASON, "release is in sync with Git")
+    if state is ReleaseState.DRIFT_REPORTED:  # running as Git says, but the cluster drifted (driftDetection: warn)
+        return Verdict(ProvisioningState.SUCCEEDED, "True", "DriftDetected", action.reason)
     if state is ReleaseState.SUSPENDED:
         kept = previous.condition(READY) if previous is not None else None
         return Verdict(ProvisioningState.SUSPENDED, kept.status if kept is not None else "Unknown", "Suspended",

@@ -73,6 +73,9 @@ CASES = [
      "Updating", "Unknown", "OperationInProgress", "True", "False", None),
     (result(ActionKind.NOOP, ReleaseState.IN_SYNC, Outcome.UNCHANGED, to="1.0.0"), ExtensionState(),
      "Succeeded", "True", "ReconciliationSucceeded", "False", "False", "1.0.0"),
+    (result(ActionKind.NOOP, ReleaseState.DRIFT_REPORTED, Outcome.UNCHANGED, to="1.0.0",
+            why="drift (driftDetection warn: reported, not corrected): ConfigMap ns/a deleted"), ExtensionState(),
+     "Succeeded", "True", "DriftDetected", "False", "False", "1.0.0"),
 ]
 
 
