@@ -2,6 +2,8 @@
 
 Read-only: the same decision path as ``reconcile`` (release state → action), but nothing is created or
 written in the cluster and no helm action other than ``list``, ``get metadata`` and ``history`` runs.
+``--cluster NAME`` plans as the inventory's cluster NAME would (its placements and overrides; offline
+unless ``--kube-context`` names the cluster to read).
 The plan goes to stdout (text or ``--output json``); logs go to stderr so the JSON stays
 machine-readable. Exit codes as helmfile's ``--detailed-exitcode``: 0 no change, 2 changes, 1 errors.
 """
@@ -17,6 +19,8 @@ from typing import Any
 from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine
 from controller.engine import PassResult
+from controller.models.fleet import ClusterView
+from controller.models.placement import format_labels
 from controller.models.plan import PlannedAction
 
 
@@ -25,6 +29,9 @@ def register(subparsers: Any) -> None:
         "plan", help=SUMMARIES["plan"])
     add_engine_options(parser)
     parser.add_argument("--offline", action="store_true", help="plan against an empty cluster (no cluster access)")
+    parser.add_argument("--cluster", metavar="NAME", default=None,
+                        help="plan as the inventory's cluster NAME (kind: Cluster in Git) would: its placements and "
+                             "overrides; offline unless --kube-context is given")
     parser.add_argument("--output", "-o", choices=["text", "json"], default="text")
     parser.set_defaults(handler=run)
 
@@ -49,9 +56,17 @@ def action_json(action: PlannedAction) -> dict[str, Any]:
     return data
 
 
-def result_json(result: PassResult) -> dict[str, Any]:
+def cluster_json(view: ClusterView | None) -> dict[str, Any] | None:
+    if view is None or view.identity is None:
+        return None
+    return {"name": view.name, "labels": dict(sorted(view.identity.labels.items())), "in_inventory": view.known,
+            "not_placed": list(view.not_placed), "overrides": {k: list(v) for k, v in sorted(view.overrides.items())}}
+
+
+def result_json(result: PassResult, view: ClusterView | None = None) -> dict[str, Any]:
     return {
         "revision": result.revision,
+        "cluster": cluster_json(view),
         "outcome": result.outcome,
         "error": result.error,
         "reason": result.reason,
@@ -62,8 +77,15 @@ def result_json(result: PassResult) -> dict[str, Any]:
     }
 
 
-def render_text(result: PassResult) -> str:
+def render_text(result: PassResult, view: ClusterView | None = None) -> str:
     lines = [f"revision: {result.revision or '-'}"]
+    cluster = cluster_json(view)
+    if cluster is not None:
+        lines.append(f"cluster: {cluster['name']} ({format_labels(cluster['labels']) or 'no labels'})"
+                     + ("" if cluster["in_inventory"] else ", not in the inventory"))
+        lines += [f"  {name}: {', '.join(used)}" for name, used in cluster["overrides"].items()]
+        if cluster["not_placed"]:
+            lines.append("  not placed here: " + ", ".join(cluster["not_placed"]))
     if result.error:
         lines.append(f"error: {result.error}")
         lines.extend(f"  {e}" for e in result.manifest_errors)
@@ -83,12 +105,14 @@ def render_text(result: PassResult) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    engine = build_engine(args, mode="offline" if args.offline else "plan", log_stream=sys.stderr)
+    offline = args.offline or (args.cluster is not None and args.kube_context is None)
+    engine = build_engine(args, mode="offline" if offline else "plan", log_stream=sys.stderr)
     result = asyncio.run(engine.run_pass())
+    view = engine.parts.scope.view
     if args.output == "json":
-        print(json.dumps(result_json(result), indent=2))
+        print(json.dumps(result_json(result, view), indent=2))
     else:
-        print(render_text(result))
+        print(render_text(result, view))
     return exit_code(result)
 
 

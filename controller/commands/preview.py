@@ -3,6 +3,8 @@
 Builds the desired state at ``--base`` and ``--head``, plans head against base (or against the live
 cluster with ``--cluster``), renders every changing extension on both sides with ``helm template``
 and prints a report (markdown by default, ``text`` or ``json``) to stdout; logs go to stderr.
+``--cluster NAME`` compares both sides as the inventory's cluster NAME sees them; ``--fleet`` does that
+for every cluster of the inventory and prints one report with a matrix (``preview/fleet.py``).
 ``--post github`` also creates or updates one sticky comment on the pull request.
 Exit codes: 0 nothing changes, 2 changes, 1 error (invalid manifests at head included).
 """
@@ -30,6 +32,7 @@ from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
 from controller.helm import HelmClient, HelmRunner, HelmSettings
 from controller.logs import configure, get_logger
+from controller.models.placement import ClusterIdentity
 from controller.preview import (
     DEFAULT_MAX_BYTES,
     MARKER,
@@ -39,6 +42,8 @@ from controller.preview import (
     render_markdown,
     render_text,
 )
+from controller.preview.fleet import FleetPreviewer
+from controller.preview.fleet_report import FLEET_MARKER, render_fleet_json, render_fleet_markdown, render_fleet_text
 
 
 def register(subparsers: Any) -> None:
@@ -54,9 +59,14 @@ def register(subparsers: Any) -> None:
         "EXTCTL_CACHE_DIR", str(Path.home() / ".cache" / "extctl")) or "."),
         help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
     add_ssh_known_hosts_option(parser)
-    parser.add_argument("--cluster", action="store_true",
-                        help="plan head against the live cluster's releases instead of base (needs kube access; "
-                             "never reads Secrets or release values)")
+    parser.add_argument("--cluster", nargs="?", const="", default=None, metavar="NAME",
+                        help="without NAME: plan head against the live cluster's releases instead of base (needs kube "
+                             "access; never reads Secrets or release values; the cluster's view per its "
+                             "--cluster-name, EXTCTL_CLUSTER_NAME or ConfigMap). With NAME: compare both sides as the "
+                             "inventory's cluster NAME sees them (offline, unless --kube-context is given)")
+    parser.add_argument("--fleet", action="store_true",
+                        help="preview every cluster of the inventory (kind: Cluster): a matrix of extension x cluster, "
+                             "then each changing cluster's details (docs/fleet.md)")
     parser.add_argument("--kube-context", default=None, help="kubeconfig context for --cluster")
     parser.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
                         help="extctl instance whose releases count as deployed (env EXTCTL_INSTANCE)")
@@ -84,7 +94,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _observer(args: argparse.Namespace) -> Any:
+def _engine(args: argparse.Namespace) -> Any:
     # The engine's own defaults for every option it knows, so new engine options need no change here.
     engine_parser = argparse.ArgumentParser(add_help=False)
     add_engine_options(engine_parser)
@@ -92,16 +102,20 @@ def _observer(args: argparse.Namespace) -> Any:
     for name in ("path", "cache_dir", "ssh_known_hosts", "kube_context", "instance", "concurrency", "helm_timeout",
                  "log_format", "log_level"):
         setattr(engine_args, name, getattr(args, name))
-    engine = build_engine(engine_args, mode="plan", log_stream=sys.stderr)
-    return engine.observe_cluster
+    return build_engine(engine_args, mode="plan", log_stream=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
     configure(args.log_format, args.log_level, stream=sys.stderr)
+    if args.fleet and args.cluster is not None:
+        raise ExtctlError("--fleet previews every cluster of the inventory; drop --cluster (or drop --fleet to "
+                          "preview one cluster)", reason="UsageError")
+    named = ClusterIdentity(args.cluster, {}, source="--cluster") if args.cluster else None
+    live = args.cluster == "" or (named is not None and args.kube_context is not None)
     request = PreviewRequest(
         source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
         instance=args.instance, concurrency=max(1, args.concurrency), auth=git_auth(args),
-        credentials=repository_credentials(args))
+        credentials=repository_credentials(args), cluster=named)
     # helm only renders here (``helm template``): it gets no kubeconfig, even with --cluster, so a chart's
     # ``lookup`` stays empty. --cluster reads releases through the engine's own helm client.
     helm = HelmClient(HelmRunner(HelmSettings.from_env(timeout_s=args.helm_timeout, cluster_access=False)))
@@ -110,23 +124,32 @@ def run(args: argparse.Namespace) -> int:
         target = resolve_target(repository=args.github_repository, pull_request=args.github_pr,
                                 token_env=args.github_token_env, api_url=args.github_api_url,
                                 comment_author=args.github_comment_author)
-    observe = _observer(args) if args.cluster else None
-    result = asyncio.run(Previewer(request, helm, observe=observe).run())
-    markdown = render_markdown(result, max_bytes=args.max_bytes)
+    if args.fleet:
+        fleet = asyncio.run(FleetPreviewer(request, helm).run_fleet())
+        markdown, marker, exit_code = render_fleet_markdown(fleet, max_bytes=args.max_bytes), FLEET_MARKER, \
+            fleet.exit_code
+        document, text = render_fleet_json(fleet), render_fleet_text(fleet)
+    else:
+        engine = _engine(args) if live else None
+        previewer = Previewer(request, helm, observe=engine.observe_cluster if engine else None,
+                              identify=engine.parts.scope.resolve if engine and named is None else None)
+        result = asyncio.run(previewer.run())
+        markdown, marker, exit_code = render_markdown(result, max_bytes=args.max_bytes), MARKER, result.exit_code
+        document, text = render_json(result), render_text(result)
     if args.output == "json":
-        print(json.dumps(render_json(result), indent=2, ensure_ascii=False))
+        print(json.dumps(document, indent=2, ensure_ascii=False))
     elif args.output == "text":
-        print(render_text(result), end="")
+        print(text, end="")
     else:
         print(markdown, end="")
     sys.stdout.flush()
     if target is not None:
         try:
-            what, comment_id = GitHubClient(target, marker=MARKER).upsert(markdown)
+            what, comment_id = GitHubClient(target, marker=marker).upsert(markdown)
         except ExtctlError as exc:
             get_logger().error("preview.post_failed", error=str(exc), reason=exc.reason)
             print(f"extctl: error: {exc}", file=sys.stderr)
             return 1
         print(f"extctl: preview comment {what} (id {comment_id}) on {target.repository}#{target.pull_request}",
               file=sys.stderr)
-    return result.exit_code
+    return exit_code

@@ -3,8 +3,9 @@
 Owns: presenting ``resolve_version`` results for every extension of a source (as a first install
 would get them, or as an upgrade from ``--installed NAME=VERSION``), in text or JSON. One
 extension's failure is reported and the others are still resolved; the exit status is 1 if any
-failed. Chart versions come from one ``CatalogService`` lookup per chart. Must not: implement
-resolution rules (``controller.models.resolution``) or fetching.
+failed. Chart versions come from one ``CatalogService`` lookup per chart. ``--cluster NAME`` resolves
+the inventory's cluster NAME's view (its placed extensions, its overrides merged). Must not: implement
+resolution rules (``controller.models.resolution``), placement (``controller.models.fleet``) or fetching.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from controller.commands._credentials import add_credentials_option
 from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
 from controller.errors import ExtctlError
+from controller.models.fleet import inventory_view
 from controller.models.manifests import ChartRef, Extension, ManifestSet
+from controller.models.placement import format_labels
 from controller.models.resolution import Resolution, resolve_version
 
 
@@ -49,6 +52,9 @@ def register(subparsers: Any) -> None:
         metavar="NAME=VERSION",
         help="treat extension NAME as installed at VERSION (repeatable) to see upgrade decisions",
     )
+    parser.add_argument("--cluster", metavar="NAME", default=None,
+                        help="resolve as the inventory's cluster NAME (kind: Cluster in Git) sees the extensions: "
+                             "only those placed there, with its overrides")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     add_credentials_option(parser)
     parser.set_defaults(handler=run)
@@ -130,10 +136,25 @@ def run(args: argparse.Namespace) -> int:
     manifests = load_or_report(source, args.output, source=str(source), extensions=[])
     if manifests is None:
         return 1
+    overrides: dict[str, tuple[str, ...]] = {}
+    cluster: dict[str, object] | None = None
+    cluster_labels = ""
+    if args.cluster is not None:
+        view = inventory_view(manifests, args.cluster)
+        if view is None:
+            raise ExtctlError(f"cluster {args.cluster!r} is not in the inventory of {source}; clusters: "
+                              f"{', '.join(manifests.clusters) or 'none (add kind: Cluster manifests)'}")
+        manifests, overrides = view.manifests, dict(view.overrides)
+        labels = dict(view.identity.labels) if view.identity is not None else {}
+        cluster = {"name": args.cluster, "labels": labels, "notPlaced": list(view.not_placed)}
+        cluster_labels = format_labels(labels)
     results = resolve_all(source, manifests, parse_installed(args.installed, manifests), args.repo_credentials)
     failed = [result for result in results if result.error is not None]
     if args.output == "json":
-        print(json.dumps({"source": str(source), "extensions": [as_json(r) for r in results]}, indent=2))
+        document = {"source": str(source), **({"cluster": cluster} if cluster else {}),
+                    "extensions": [{**as_json(r), **({"overrides": list(overrides[r.extension.name])}
+                                                     if r.extension.name in overrides else {})} for r in results]}
+        print(json.dumps(document, indent=2))
         return 1 if failed else 0
     rows = [
         (
@@ -147,9 +168,13 @@ def run(args: argparse.Namespace) -> int:
     ]
     headers = ("EXTENSION", "TYPE", "TRAIN", "VERSION", "RULE")
     widths = [max(len(row[i]) for row in [headers, *rows]) for i in range(len(headers))]
+    if cluster is not None:
+        print(f"cluster: {args.cluster} ({cluster_labels or 'no labels'})")
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row, result in zip(rows, results, strict=True):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        for used in overrides.get(result.extension.name, ()):
+            print(f"    override: {used}")
         if result.resolution is not None:
             print(f"    why: {result.resolution.explanation}")
         else:
