@@ -313,11 +313,14 @@ def _not_owned(facts: Facts, desired: DesiredRelease, current: ObservedRelease, 
 
 def _locked(facts: Facts, current: ObservedRelease, policy: Policy, now: float) -> StateDecision:
     age = None if current.updated_at is None else now - current.updated_at
-    if facts.in_flight or age is None or age < policy.lock_timeout_s:
+    # A helm process may legitimately hold the lock for the extension's own timeout (it waits for readiness).
+    timeout = facts.desired.timeout_s if facts.desired is not None and facts.desired.timeout_s is not None else 0.0
+    limit = max(policy.lock_timeout_s, timeout)
+    if facts.in_flight or age is None or age < limit:
         known = f", {age:.0f}s old" if age is not None else ""
         return _decision(ReleaseState.LOCKED, (
             f"release is locked in status {current.status}{known} (another helm operation is running or was "
-            f"interrupted; it is recovered once older than the lock timeout of {policy.lock_timeout_s:g}s)",))
+            f"interrupted; it is recovered once older than the lock timeout of {limit:g}s)",))
     if current.status in {"pending-install", "uninstalling"} or current.last_deployed_revision is None:
         how = "uninstall it; the next pass installs it again"
         return _decision(ReleaseState.LOCKED_STALE, (

@@ -321,6 +321,16 @@ LOCK_CASES = [
 ]
 
 
+def test_a_lock_is_young_for_as_long_as_the_extensions_own_timeout() -> None:
+    slow = replace(WANTED, timeout_s=900.0)  # spec.timeout: 15m, longer than --lock-timeout (300 s)
+    current = observed("a", status="pending-upgrade", revision=5, deployed=4, updated_at=NOW - 600)
+    check(determine_state(Facts("a", desired=slow, observed=current), POLICY, NOW),
+          Want(S.LOCKED, A.SKIP, "lock timeout of 900s"))
+    current = replace(current, updated_at=NOW - 901)
+    check(determine_state(Facts("a", desired=slow, observed=current), POLICY, NOW),
+          Want(S.LOCKED_STALE, A.UNLOCK, "roll back to revision 4", 4))
+
+
 @pytest.mark.parametrize(("status", "age", "in_flight", "deployed", "policy", "want"), LOCK_CASES)
 def test_lock_table(*, status: str, age: float | None, in_flight: bool, deployed: int | None, policy: Policy,
                     want: Want) -> None:
