@@ -159,13 +159,15 @@ def test_credentials_are_referenced_never_rendered(rendered: dict[str, list[dict
     mounts = {m["name"]: m["mountPath"] for m in main["volumeMounts"]}
     assert all(m.get("readOnly") for m in main["volumeMounts"] if m["name"] in secrets.values())
     env = {e["name"]: e.get("value") for e in main["env"]}
+    assert next(e for e in main["env"] if e["name"] == "POD_NAME")["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.name"}
     assert env["EXTCTL_GIT_SSH_KEY_FILE"] == f"{mounts['git']}/id_ed25519"
     assert f"--webhook-secret-file={mounts['webhook']}/github" in main["args"]
     assert f"--ssh-known-hosts={mounts['known-hosts']}/known_hosts" in main["args"]
     assert f"--repo-credentials={mounts['repositories']}/repositories.yaml" in main["args"]
     assert mounts["repository-secret-0"] == "/var/run/secrets/contoso-charts"
     basic = {e["name"]: e.get("value") for e in container(rendered["basic-auth-values"])["env"]}
-    assert basic == {"EXTCTL_GIT_USERNAME": "extctl-bot",
+    assert basic == {"POD_NAME": None, "EXTCTL_GIT_USERNAME": "extctl-bot",
                      "EXTCTL_GIT_PASSWORD_FILE": "/var/run/secrets/extctl/git/password"}
 
 
