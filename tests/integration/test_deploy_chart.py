@@ -254,3 +254,13 @@ def test_the_chart_crd_is_generated_from_the_one_extctl_applies() -> None:
     render = load_script("render_deploy")
     assert render.CRD_FILE.read_text() == render.render_crd(), "run python scripts/render_deploy.py"
     assert YAML(typ="safe").load(render.CRD_FILE.read_text()) == EXTENSION_CRD
+
+
+def test_deploy_manifest_is_the_chart_rendered_with_its_defaults() -> None:
+    render = load_script("render_deploy")
+    assert render.MANIFEST.read_text() == render.render_manifest(), "stale: run python scripts/render_deploy.py"
+    docs = objects(render.MANIFEST.read_text())
+    assert [d["kind"] for d in docs[:2]] == ["CustomResourceDefinition", "Namespace"]
+    assert one(docs, "Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert one(docs, "CustomResourceDefinition") == EXTENSION_CRD
+    assert one(docs, "Deployment")["spec"]["replicas"] == 2
