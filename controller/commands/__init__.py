@@ -7,6 +7,7 @@ ruamel.yaml …) and by each module's own ``add_parser`` call.
 
 SUMMARIES: dict[str, str] = {
     "catalog": "browse extension types and their chart versions",
+    "fleet": "many clusters from one repository: what Git wants on each cluster against what each has",
     "plan": "show what a reconcile would change, without changing anything",
     "preview": "show what a pull request would change: versions, settings and rendered manifests",
     "reconcile": "run one reconcile pass against the current kube context",

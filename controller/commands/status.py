@@ -4,7 +4,8 @@ cluster alone (the ``Extension`` objects the reconciler writes, and their Events
 A table like ``helm list`` (``-o wide`` adds the reason, the last attempted version, the failure count and
 the message; ``-o json|yaml`` the objects' status), filtered by name, ``--state`` and ``--namespace``;
 ``extctl status NAME`` adds the conditions, the last actions and the Events. Exit 1 when any extension
-shown is Failed or Stalled (or none matches a NAME), so scripts can gate on it; 0 otherwise.
+shown is Failed or Stalled (or none matches a NAME), so scripts can gate on it; 0 otherwise. A fleet
+member's objects carry its cluster's name and labels (``extctl.dev/cluster``): shown under the table.
 Must not: write anything, or talk to helm or Git.
 """
 
@@ -22,6 +23,7 @@ from ruamel.yaml import YAML
 
 from controller.commands import SUMMARIES
 from controller.commands._engine import _env_default, add_log_options
+from controller.engine.fleet import ANNOTATION_CLUSTER, ANNOTATION_CLUSTER_LABELS
 from controller.errors import ExtctlError
 from controller.logs import configure
 from controller.models.extension_object import LiveObject
@@ -77,6 +79,9 @@ def run(args: argparse.Namespace) -> int:
             print(describe(obj, events.get(obj.key, []), now=_now()))
     else:
         print(table(shown, wide=args.output == "wide", now=_now()))
+        clusters = sorted({cluster_of(o) for o in shown} - {""})
+        if clusters:
+            print("\ncluster: " + "; ".join(clusters))
     return 1 if any(failing(_status(o)) for o in shown) else 0
 
 
@@ -92,8 +97,17 @@ def failing(status: ExtensionStatus) -> bool:
     return status.provisioning_state == ProvisioningState.FAILED.value or status.stalled
 
 
+def cluster_of(obj: LiveObject) -> str:
+    """``east (env=prod,region=eu)`` from the annotations a fleet member's controller writes ('' when none)."""
+    name = obj.annotations.get(ANNOTATION_CLUSTER, "")
+    labels = obj.annotations.get(ANNOTATION_CLUSTER_LABELS, "")
+    return f"{name} ({labels})" if name and labels else name
+
+
 def _as_json(obj: LiveObject, events: Sequence[Mapping[str, Any]] | None) -> dict[str, Any]:
     data: dict[str, Any] = {"name": obj.name, "namespace": obj.namespace, "instance": obj.instance,
+                            **({"cluster": obj.annotations[ANNOTATION_CLUSTER]}
+                               if obj.annotations.get(ANNOTATION_CLUSTER) else {}),
                             "type": obj.spec.get("extensionType"), "train": obj.spec.get("releaseTrain"),
                             "status": dict(obj.status)}
     if events is not None:
@@ -140,6 +154,7 @@ def table(objects: Sequence[LiveObject], *, wide: bool, now: datetime.datetime) 
 def describe(obj: LiveObject, events: Sequence[Mapping[str, Any]], *, now: datetime.datetime) -> str:
     status = _status(obj)
     out = [f"Name:                {obj.name}", f"Namespace:           {obj.namespace}",
+           f"Cluster:             {cluster_of(obj) or '-'}",
            f"Type:                {obj.spec.get('extensionType')}",
            f"Train:               {obj.spec.get('releaseTrain')}",
            f"State:               {status.provisioning_state}",
