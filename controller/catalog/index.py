@@ -33,8 +33,9 @@ def parse_index(text: str, source_label: str) -> dict[str, list[ChartVersion]]:
 
     ``source_label`` names the index in error messages (a path or a URL without userinfo)."""
     try:
-        # The safe loader is fast on large public indexes; positions are only needed for syntax errors.
-        document: Any = YAML(typ="safe").load(text)
+        # The pure-Python parser: with ruamel.yaml.clib installed the safe loader would use libyaml, which reads
+        # YAML 1.1 (a flow list of URLs with "https:" in it is an error there). Positions: syntax errors only.
+        document: Any = YAML(typ="safe", pure=True).load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source_label}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source_label

@@ -60,11 +60,15 @@ def select_manifest_files(paths: Iterable[str]) -> list[str]:
     return sorted(selected)
 
 
-def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[ValidationIssue] = ()) -> ManifestSet:
+def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[ValidationIssue] = (),
+                    fast: bool = True) -> ManifestSet:
     """Validate manifest files (relative path -> text, or raw bytes decoded here as UTF-8) into a
     ``ManifestSet``. ``issues`` are problems found while reading the files, reported with the rest.
 
-    Raises ``ManifestError`` carrying every issue (reading, syntax, schema and semantic), sorted by location."""
+    Raises ``ManifestError`` carrying every issue (reading, syntax, schema and semantic), sorted by location.
+    Files are parsed by libyaml's C parser where it can (``clib.py``); a revision with any issue is parsed
+    again by ruamel's pure-Python parser alone, whose positions every error message has always used."""
+    issues = tuple(issues)
     found: list[ValidationIssue] = list(issues)
     type_documents: list[SourceDocument] = []
     extension_documents: list[SourceDocument] = []
@@ -78,7 +82,7 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
             found.append(text)
             unreadable = True
             continue
-        documents, syntax_issues = read_documents(file, text)
+        documents, syntax_issues = read_documents(file, text, fast=fast)
         found.extend(syntax_issues)
         unreadable = unreadable or bool(syntax_issues)
         for document in documents:
@@ -104,6 +108,8 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
     )
     manifest_set = checker.check(type_documents, extension_documents, cluster_documents)
     found.extend(checker.issues)
+    if found and fast:
+        return parse_documents(files, issues=issues, fast=False)
     if found:
         unique = set(found)
         raise ManifestError(

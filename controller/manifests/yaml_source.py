@@ -1,10 +1,11 @@
 """YAML documents with source positions.
 
 Owns: parsing manifest text with ruamel.yaml (round-trip mode, which keeps line and column of every
-key, value and list item), converting nodes to JSON-compatible plain Python for schema validation,
-and mapping a field path back to a 1-based ``Location``. Every way parsing can fail (syntax, nesting
-deeper than ``MAX_DEPTH``, cyclic or exploding aliases, exceptions ruamel raises without a position)
-becomes a located issue: ``read_documents`` never raises.
+key, value and list item; libyaml's C parser composes the same objects for most files, ``clib.py``),
+converting nodes to JSON-compatible plain Python for schema validation, and mapping a field path back
+to a 1-based ``Location``. Every way parsing can fail (syntax, nesting deeper than ``MAX_DEPTH``, cyclic
+or exploding aliases, exceptions ruamel raises without a position) becomes a located issue:
+``read_documents`` never raises.
 Must not: know about manifest kinds or validation rules, or quote values in messages (they may be secrets).
 """
 
@@ -30,6 +31,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 
 from controller.errors import Location, ValidationIssue
 from controller.logs import scrub_text
+from controller.manifests.clib import compose_fast
 
 FieldPath = Sequence[str | int]
 _DUPLICATE_VALUE_TEXT = re.compile(r" with value .*$", re.DOTALL)
@@ -201,9 +203,16 @@ def _plain_key(key: Any, budget: _Budget) -> str:
     return plain if isinstance(plain, str) else json.dumps(plain, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def read_documents(file: str, text: str) -> tuple[list[SourceDocument], list[ValidationIssue]]:
+def read_documents(file: str, text: str, *, fast: bool = True) -> tuple[list[SourceDocument], list[ValidationIssue]]:
     """Every non-empty document of ``text``; any YAML problem becomes a located issue (the documents
-    before it are still returned). Never raises, whatever ``text`` holds."""
+    before it are still returned). Never raises, whatever ``text`` holds.
+
+    libyaml's C parser reads most files (``clib.py``); what it declines or fails on is read again here by
+    ruamel's pure-Python parser, which words every error. ``fast=False``: the pure-Python parser only (its
+    positions of empty values differ from libyaml's: ``parse_documents`` reports issues from its parse)."""
+    parsed = _read_fast(file, text) if fast else None
+    if parsed is not None:
+        return parsed, []
     documents: list[SourceDocument] = []
     issues: list[ValidationIssue] = []
     nodes = _yaml().load_all(text)
@@ -238,6 +247,16 @@ def read_documents(file: str, text: str) -> tuple[list[SourceDocument], list[Val
             continue
         documents.append(SourceDocument(file=file, node=node, data=data))
     return documents, issues
+
+
+def _read_fast(file: str, text: str) -> list[SourceDocument] | None:
+    nodes = compose_fast(text, MAX_DEPTH)
+    if nodes is None:
+        return None
+    try:
+        return [SourceDocument(file=file, node=node, data=to_plain(node)) for node in nodes]
+    except _DocumentTooLarge:
+        return None
 
 
 def _yaml() -> YAML:

@@ -57,7 +57,7 @@ def parse_manifest(text: str) -> list[dict[str, Any]]:
     """The objects of ``helm get manifest`` (documents that are not objects with a kind and a name are skipped;
     a ``List`` contributes its items)."""
     objects: list[dict[str, Any]] = []
-    for document in YAML(typ="safe").load_all(io.StringIO(text)):
+    for document in YAML(typ="safe", pure=True).load_all(io.StringIO(text)):  # pure: libyaml reads YAML 1.1
         if not isinstance(document, dict):
             continue
         if str(document.get("kind", "")).endswith("List") and isinstance(document.get("items"), list):
