@@ -133,6 +133,14 @@ def _parse_versions_cached(tags: tuple[str, ...]) -> tuple[tuple[ParsedVersion, 
     return tuple(parsed), tuple(sorted(invalid))
 
 
+@functools.lru_cache(maxsize=256)
+def _admitted_cached(tags: tuple[str, ...], train: ReleaseTrain) -> tuple[ParsedVersion, ...]:
+    """The versions of ``tags`` that ``train`` admits, ascending: 1000 extensions on one train check each
+    version once, not 1000 times (``extctl resolve`` and every pass's desired state, bench/README.md P6)."""
+    parsed, _ = _parse_versions_cached(tags)
+    return tuple(v for v in parsed if train_admits(train, v.semver))
+
+
 def train_admits(train: ReleaseTrain, version: semver.Version) -> bool:
     """Stable versions always (subject to the constraint); prereleases only when their first
     identifier is one of the train's ``prerelease_identifiers`` (compared case-insensitively)."""
@@ -164,8 +172,9 @@ def resolve_version(
 
     Raises ``ResolutionError`` when no version fits; its message lists what is available.
     """
-    parsed, invalid = parse_versions(available_versions)
-    candidates = [v for v in parsed if train_admits(train, v.semver)]
+    tags = tuple(available_versions)
+    parsed, invalid = parse_versions(tags)
+    candidates = list(_admitted_cached(tags, train))
     common = _Context(
         train=train.name,
         installed_version=installed_version,
