@@ -23,6 +23,7 @@ from controller.commands._credentials import add_credentials_option
 from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
 from controller.errors import ExtctlError
+from controller.logs import configure
 from controller.models.fleet import inventory_view
 from controller.models.manifests import ChartRef, Extension, ManifestSet
 from controller.models.placement import format_labels
@@ -132,6 +133,7 @@ def as_json(result: ExtensionResolution) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure("auto", "warning", stream=sys.stderr)  # the catalog's debug lines must not reach the JSON on stdout
     source: Path = args.source
     manifests = load_or_report(source, args.output, source=str(source), extensions=[])
     if manifests is None:
