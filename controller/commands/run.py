@@ -9,7 +9,13 @@ SIGINT a running pass is allowed to finish (up to ``--shutdown-grace``), so helm
 cut off half-way in the normal case; then the process exits 0.
 
 With ``--http-addr`` it serves ``/metrics`` (Prometheus), ``/healthz`` (the loop is alive) and ``/readyz``
-(the first pass finished); see docs/observability.md.
+(the first pass finished); see docs/observability.md. With ``--webhook-secret-file`` it also serves the
+webhook routes (``controller/http/hooks.py``): an accepted push triggers a pass, coalesced with other
+triggers (``controller/engine/triggers.py``). With ``--leader-elect`` only the holder of the Lease runs
+passes (``controller/leader``); a replica that loses the Lease mid-pass starts no new helm action, lets the
+running ones finish, writes no state, and steps down to follower (it campaigns again). On SIGTERM,
+``/readyz`` fails first, the running pass finishes (``--shutdown-grace``), then the Lease is released.
+See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -25,9 +31,15 @@ from typing import Any
 
 from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine, parse_duration
+from controller.commands._ha import Probes, add_ha_options, build_elector
 from controller.engine import Engine
+from controller.engine.triggers import Triggers, Wake
+from controller.errors import ExtctlError
 from controller.http import Health, HttpServer, Request, Response, Route
+from controller.http.hooks import secret_file, webhook_routes
+from controller.leader import LeaderElector
 from controller.logs import get_logger
+from controller.models.triggers import Coalescer
 from controller.source import awatch_local
 from controller.status.metrics import Metrics
 
@@ -49,6 +61,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--liveness-deadline", type=parse_duration, default=1800.0,
                         help="/healthz fails when a pass runs longer than this, or when no pass started this long "
                              "after --interval (default 30m)")
+    add_ha_options(parser)
     parser.set_defaults(handler=run)
 
 
@@ -60,23 +73,45 @@ async def _main(args: argparse.Namespace) -> int:
     engine = build_engine(args, mode="apply")
     log = get_logger()
     health = Health(deadline_s=args.liveness_deadline, idle_s=args.interval * (1 + JITTER_FRACTION))
-    server = _serve(args.http_addr, engine, health) if args.http_addr else None
-    stop = asyncio.Event()
-    trigger = asyncio.Event()
+    stop, leading = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    watcher = None
+    triggers = Triggers(Coalescer(quiet_s=args.trigger_quiet))
     local_dir = Path(args.source)
-    if "://" not in args.source and local_dir.is_dir():
-        watcher = asyncio.create_task(_watch(local_dir, stop, trigger))
+    local = "://" not in args.source and local_dir.is_dir()
+    secret = secret_file(args.webhook_secret_file)
+    if secret is not None and not args.http_addr:
+        raise ExtctlError("--webhook-secret-file needs --http-addr: webhooks are served by the HTTP server",
+                          reason="InvalidArgument", hint="add --http-addr 0.0.0.0:8080")
+
+    def acquired() -> None:  # called on the elector's thread
+        loop.call_soon_threadsafe(leading.set)
+
+    elector = build_elector(args, on_acquired=acquired, on_lost=engine.halt) if args.leader_elect else None
+    probes = Probes(health, elector)
+
+    def shutdown() -> None:
+        probes.stopping = True  # /readyz fails from now on, before anything else happens
+        stop.set()
+
+    hooks = [] if secret is None else webhook_routes(secret, branch=args.branch, local_source=local,
+                                                     trigger=triggers.notify_threadsafe, not_leading=probes.following)
+    server = _serve(args.http_addr, engine, probes, hooks) if args.http_addr else None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shutdown)
+    watcher = asyncio.create_task(_watch(local_dir, stop, triggers)) if local else None
     log.info("controller.started", source=engine.source.describe(), interval_s=args.interval,
-             watch=watcher is not None)
+             watch=watcher is not None, webhooks=secret is not None, leader_elect=elector is not None)
     stop_wait = asyncio.create_task(stop.wait())
     consecutive_errors = 0
+    if elector is not None:
+        elector.start()
     try:
         while not stop.is_set():
-            trigger.clear()
+            if elector is not None:
+                if not await _until_leading(elector, leading, stop):
+                    break
+                engine.resume()
+            triggers.pass_started()
             health.started()
             current = asyncio.create_task(engine.run_pass())
             current.add_done_callback(lambda _task: health.finished())
@@ -97,6 +132,10 @@ async def _main(args: argparse.Namespace) -> int:
             else:
                 outcome, follow_up = current.result().outcome, current.result().follow_up
             consecutive_errors = consecutive_errors + 1 if outcome in RETRYABLE_OUTCOMES else 0
+            if elector is not None and not elector.is_leader:
+                log.info("controller.stepped_down", hint="the pass started no helm action after the Lease was "
+                         "lost; this replica waits as a follower")
+                continue
             if follow_up:
                 continue  # an unlocked release is installed or upgraded again right away
             delay = args.interval
@@ -106,11 +145,13 @@ async def _main(args: argparse.Namespace) -> int:
                 log.warning("controller.backoff", consecutive_errors=consecutive_errors, retry_in_s=round(delay, 1),
                             last_good_revision=engine.last_good_revision)
             delay *= 1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION)  # noqa: S311 - jitter, not crypto
-            trigger_wait = asyncio.create_task(trigger.wait())
-            await asyncio.wait({stop_wait, trigger_wait}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-            trigger_wait.cancel()
+            if await triggers.wait(delay, [stop]) is Wake.TRIGGER:
+                log.info("controller.triggered", triggers=triggers.coalescer.pending)
     finally:
         stop_wait.cancel()
+        probes.stopping = True
+        if elector is not None:
+            await asyncio.to_thread(elector.stop)  # releases the Lease: a follower takes over at once
         if server is not None:
             server.stop()
         if watcher is not None:
@@ -121,8 +162,25 @@ async def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(address: str, engine: Engine, health: Health) -> HttpServer:
-    """The HTTP endpoints: a route table another endpoint family (webhooks: ``/hooks/…``) can join."""
+async def _until_leading(elector: LeaderElector, leading: asyncio.Event, stop: asyncio.Event) -> bool:
+    """Wait until this replica holds the Lease (True) or is told to stop (False)."""
+    while not elector.is_leader:
+        leading.clear()
+        if elector.is_leader:
+            break
+        waiters = [asyncio.ensure_future(e.wait()) for e in (leading, stop)]
+        try:  # the timeout only guards against a missed wake-up; the elector sets ``leading``
+            await asyncio.wait(waiters, timeout=elector.timings.retry_period_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if stop.is_set():
+            return False
+    return not stop.is_set()
+
+
+def _serve(address: str, engine: Engine, probes: Probes, hooks: list[Route]) -> HttpServer:
+    """The HTTP endpoints: metrics, probes and the webhook routes (``/hooks/…``, when configured)."""
     metrics = Metrics(helm_calls=engine.parts.helm_calls,
                       catalog_ages=getattr(engine.parts.catalog, "index_ages", dict))
     engine.parts.status.observers.append(metrics.observe)
@@ -137,16 +195,16 @@ def _serve(address: str, engine: Engine, health: Health) -> HttpServer:
             return Response.text(200 if verdict.ok else 503, ("ok: " if verdict.ok else "failed: ") + verdict.detail)
         return answer
 
-    server = HttpServer(address, [Route("GET", "/metrics", scrape), Route("GET", "/healthz", probe(health.live)),
-                                  Route("GET", "/readyz", probe(health.ready))])
+    server = HttpServer(address, [Route("GET", "/metrics", scrape), Route("GET", "/healthz", probe(probes.live)),
+                                  Route("GET", "/readyz", probe(probes.ready)), *hooks])
     server.start()
     get_logger().info("http.listening", address=f"{server.host}:{server.port}", port=server.port,
                       routes=[r.path for r in server.routes])
     return server
 
 
-async def _watch(directory: Path, stop: asyncio.Event, trigger: asyncio.Event) -> None:
+async def _watch(directory: Path, stop: asyncio.Event, triggers: Triggers) -> None:
     log = get_logger()
     async for changed in awatch_local(directory, stop):
         log.info("source.changed", files=sorted(changed)[:10])
-        trigger.set()
+        triggers.notify()

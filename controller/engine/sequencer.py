@@ -3,7 +3,9 @@ status, in that order, and never raises.
 
 Owns: the order of the phases, turning every failure of a phase into a pass outcome with a typed
 reason (``source-error``, ``rejected``, ``cluster-error``, ``internal-error``) so ``extctl run`` goes on,
-the remembered state's round trip, and the canonical summary line. Must not: decide an action (the
+the remembered state's round trip, the canonical summary line, and the stop signal of a replica that lost
+its leadership (``halt``: no new helm action starts, running ones finish, no state or status is
+written, until ``resume``). Must not: decide an action (the
 pure ``models.plan``/``models.release_state`` do), talk to helm, Git or Kubernetes itself (its parts
 do), or uninstall anything when the revision, the cluster or a dependency cannot be read.
 """
@@ -158,6 +160,15 @@ class Engine:
         self.clock, self.monotonic, self.jitter = clock, monotonic, jitter
         self.last_good_revision: str | None = None
         self._parsed: tuple[str, ManifestSet] | None = None
+        self._halted: str | None = None  # why no new helm action may start (this replica lost its leadership)
+
+    def halt(self, reason: str) -> None:
+        """Start no new helm action (running ones finish), write no state and no status, until ``resume``.
+        For a replica that lost its leadership mid-pass (``controller/leader``); safe from any thread."""
+        self._halted = reason
+
+    def resume(self) -> None:
+        self._halted = None
 
     @property
     def source(self) -> Source:
@@ -185,7 +196,8 @@ class Engine:
                                 reason="InternalError", notes=(_where(exc),))
         result = replace(result, duration_ms=int((self.monotonic() - started) * 1000))
         await self._finish(result, self.parts.helm_calls() - calls_at_start)
-        await self.parts.status.publish(result)
+        if self._halted is None:  # a deposed leader leaves the Extension objects to the new one
+            await self.parts.status.publish(result)
         return result
 
     async def run_until_settled(self) -> list[PassResult]:
@@ -285,7 +297,9 @@ class Engine:
             remembered = next_states(current.remembered.extensions, results, now=self.clock(),
                                      in_git=manifests.extensions, jitter=self.jitter(),
                                      backoff_base_s=self.settings.backoff_base_s)
-            await self.parts.store.save(Remembered(remembered, dict(self.parts.observer.facts), snapshot.revision))
+            if self._halted is None:  # a deposed leader must not overwrite the new leader's state
+                await self.parts.store.save(Remembered(remembered, dict(self.parts.observer.facts),
+                                                       snapshot.revision))
         return PassResult(reconcile_id, snapshot.revision, outcome, plan=the_plan, results=tuple(results),
                           summary=summarize(results), prune_refused=len(guard.refused), notes=notes,
                           manifests=manifests, remembered=remembered,
@@ -370,6 +384,8 @@ class Engine:
             structlog.contextvars.bind_contextvars(extension=action.extension)
             extension = current.manifests.extensions.get(action.extension)
             policy = extension.spec.remediation if extension is not None and not action.removal else Remediation()
+            if self._halted is not None:  # checked as the action would start: running ones are left to finish
+                return ActionResult(action, Outcome.SKIPPED, note=f"not started: {self._halted}")
             return await executor.execute(action, self._request(action, current), policy)
 
         return await run_plan(the_plan, execute, concurrency=self.settings.concurrency, on_result=log_action)

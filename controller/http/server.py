@@ -2,8 +2,10 @@
 
 Owns: listening (stdlib ``ThreadingHTTPServer`` on a daemon thread, so a slow scrape never blocks a
 pass), matching a request to a ``Route`` by method and exact path (or path prefix, for families of
-routes such as ``/hooks/…``), reading a bounded request body, answering 404/405/413, and never letting a
-handler's exception kill the server (500, logged). Handlers get a ``Request`` and return a ``Response``;
+routes such as ``/hooks/…``), reading a bounded request body within a deadline (``REQUEST_TIMEOUT_S`` for
+the whole request: a slow or stalled client gets 408, a bad ``Content-Length`` 400), answering
+404/405/413, and never letting a handler's exception kill the server (500, logged) nor a client that
+went away print a traceback. Handlers get a ``Request`` and return a ``Response``;
 they run on the server's threads, so a handler that must act in the asyncio loop hands work over with
 ``loop.call_soon_threadsafe``. Must not: know what a route does (``commands/run.py`` builds the table:
 ``/metrics``, ``/healthz``, ``/readyz``; webhooks add theirs), or log request bodies or headers.
@@ -12,6 +14,7 @@ they run on the server's threads, so a handler that must act in the asyncio loop
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +24,7 @@ from controller.errors import ExtctlError
 from controller.logs import get_logger
 
 MAX_BODY = 1 << 20  # 1 MiB: webhook payloads are far smaller
+REQUEST_TIMEOUT_S = 10.0  # reading one request (line, headers, body); GitHub itself gives up after 10 s
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,11 @@ def parse_address(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that went away mid-response: nothing to report, and never a traceback on stderr
+
+
 class HttpServer:
     """Serves ``routes`` on ``address`` until ``stop``."""
 
@@ -97,16 +106,41 @@ class HttpServer:
         class _Handler(BaseHTTPRequestHandler):
             server_version = "extctl"
             sys_version = ""
+            timeout = REQUEST_TIMEOUT_S  # per socket read (the request line and headers)
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
+                declared = (self.headers.get("Content-Length") or "0").strip()
+                if not declared.isdigit():
+                    self._send(Response.text(400, "Content-Length must be a number of bytes"))
+                    return
+                length = int(declared)
                 if length > MAX_BODY:
                     self._send(Response.text(413, "request body too large"))
                     return
-                body = self.rfile.read(length) if length > 0 else b""
+                try:
+                    body = self._read_body(length, time.monotonic() + REQUEST_TIMEOUT_S)
+                except TimeoutError:
+                    self.close_connection = True
+                    self._send(Response.text(408, f"request body not received within {REQUEST_TIMEOUT_S:g}s"))
+                    return
                 path, _, query = self.path.partition("?")
                 request = Request(self.command, path, query, {k.lower(): v for k, v in self.headers.items()}, body)
                 self._send(dispatch(outer.routes, request))
+
+            def _read_body(self, length: int, deadline: float) -> bytes:
+                """``length`` bytes, within the deadline for the whole body (not per read)."""
+                chunks: list[bytes] = []
+                while length > 0:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    self.connection.settimeout(left)
+                    chunk = self.rfile.read1(min(length, 1 << 16))
+                    if not chunk:
+                        break  # the client closed early: the handler sees a short body
+                    chunks.append(chunk)
+                    length -= len(chunk)
+                return b"".join(chunks)
 
             def _send(self, response: Response) -> None:
                 self.send_response(response.status)
@@ -124,7 +158,7 @@ class HttpServer:
                 return  # no access log: scrapes and probes every few seconds would drown the controller's lines
 
         try:
-            self._server = ThreadingHTTPServer((self.host, port), _Handler)
+            self._server = _QuietServer((self.host, port), _Handler)
         except OSError as exc:
             raise ExtctlError(f"--http-addr {address}: cannot listen: {exc.strerror or exc}",
                               reason="ListenFailed", hint="choose another port, or free this one") from exc
