@@ -10,21 +10,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sandbox.core import Sandbox
 from tests.integration.conftest import GoldenCheck
 from tests.integration.test_preview import normalise, preview
 from tests.support.chart_repo import ChartRepo, RepoFactory
 from tests.support.extctl import API, extension, extension_type, run_extctl
 from tests.support.git_branches import branch
 from tests.support.git_remote import GitRemote
-from tests.support.sandbox import SandboxHandle
+from tests.support.sandbox import SandboxHandle, running_sandbox
 from tests.support.scenario import SYSTEM_NAMESPACE, Scenario
 
 pytestmark = pytest.mark.integration
@@ -34,15 +32,8 @@ REJECT = {"annotations": {"sandbox.extctl.dev/reject": "denied by policy"}}
 @pytest.fixture(scope="module")
 def west_sandbox() -> Iterator[SandboxHandle]:
     """The second cluster (the session's ``sandbox`` is east)."""
-    directory = Path(tempfile.mkdtemp(prefix="extctl-sandbox-west-"))
-    directory.chmod(0o755)  # PostgreSQL runs as 'postgres' when we are root
-    box = Sandbox(directory)
-    box.start()
-    try:
-        yield SandboxHandle(box, box.env())
-    finally:
-        box.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    with running_sandbox("extctl-sandbox-west-") as handle:
+        yield handle
 
 
 @pytest.fixture

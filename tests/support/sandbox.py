@@ -6,6 +6,7 @@ helm and kubectl binaries against it. Tests isolate from each other by namespace
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -71,11 +72,12 @@ class SandboxHandle:
         return config.new_client_from_config(config_file=self.env["KUBECONFIG"])
 
 
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxHandle]:
+@contextlib.contextmanager
+def running_sandbox(prefix: str = "extctl-sandbox-") -> Iterator[SandboxHandle]:
+    """A sandbox started for the block and stopped after it (the session's, or a second cluster's)."""
     # PostgreSQL runs as the 'postgres' user when we are root, so the directory must be reachable by
     # it: pytest's tmp_path_factory lives under a 0700 directory, hence a world-traversable mkdtemp.
-    directory = Path(tempfile.mkdtemp(prefix="extctl-sandbox-"))
+    directory = Path(tempfile.mkdtemp(prefix=prefix))
     directory.chmod(0o755)
     box = Sandbox(directory)
     box.start()
@@ -83,6 +85,12 @@ def sandbox() -> Iterator[SandboxHandle]:
         yield SandboxHandle(box, box.env())
     finally:
         box.stop()
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[SandboxHandle]:
+    with running_sandbox() as handle:
+        yield handle
 
 
 @pytest.fixture
