@@ -1,18 +1,21 @@
-"""A disk cache of validated manifest sets, so a fresh process does not re-parse an unchanged tree.
+"""Caches of parsed manifests, so neither a fresh process nor a running controller parses an unchanged file.
 
-Owns: ``ParseCache``: the key (every selected manifest file's path and content digest, plus a digest of
-the loader's own source code, so a new extctl never reads an old entry), reading and writing entries
-under ``<cache-dir>/manifests/`` (directory 0700, files 0600, written to a temporary file and renamed),
-and keeping only the newest ``KEEP`` entries. Only a tree that validated is cached: a tree with issues is
-parsed again on every load, so its errors are always reported in full.
+Owns: ``ParseCache``: (1) whole trees on disk: the validated ``ManifestSet`` keyed by every selected
+manifest file's path and content digest, plus a digest of the loader's own source code (a new extctl
+never reads an old entry), under ``<cache-dir>/manifests/`` (directory 0700, files 0600, written to a
+temporary file and renamed), the newest ``KEEP`` kept; (2) single files: a ``FileMemo`` of every file
+that validated on its own (light documents keyed by path and content digest, only the current tree's
+files), in memory for the life of the process and in one store file beside the tree entries
+(``FILE_STORE``), so a one-file change re-parses one file (bench/README.md, P7). Only what validated is
+cached: a tree or file with issues is parsed again on every load, so its errors are always reported in full.
 
-Parsing and validating YAML is the slowest step of a steady-state pass (about 1.4 ms per file, see
-bench/README.md); loading an entry takes a few milliseconds for 1000 manifests.
+Parsing and validating YAML is the slowest step of a pass (about 0.5 ms per file with libyaml, 1.5-2.5 ms
+without); a tree entry loads in about 10 ms for 1000 manifests, the file store in about 30 ms.
 
-Must not: cache anything but a validated ``ManifestSet``, fail a load because the cache is unusable
-(an unreadable, corrupt or unwritable entry is a miss), or write anywhere but the configured
-directory. The entries are pickles: the cache directory must be
-private to extctl, like the chart cache beside it (whose archives helm installs).
+Must not: cache anything that did not validate, fail a load because the cache is unusable (an
+unreadable, corrupt or unwritable entry is a miss), or write anywhere but the configured directory. The
+entries are pickles: the cache directory must be private to extctl, like the chart cache beside it
+(whose archives helm installs).
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from controller.manifests.loader import parse_documents, read_manifest_files
+from controller.logs import get_logger
+from controller.manifests.loader import FileMemo, parse_documents, read_manifest_files
 from controller.models.manifests import ManifestSet
 
 KEEP = 8  # entries: the current tree, and a few earlier ones a branch switch or revert may return to
-_FORMAT = b"extctl-manifests-v1"
+FILE_STORE = "files.store"  # the per-file memo (a pickle too; not counted among the KEEP tree entries)
+_FORMAT = b"extctl-manifests-v2"
 
 
 def _code_digest() -> bytes:
@@ -43,25 +48,38 @@ def _code_digest() -> bytes:
 
 
 class ParseCache:
-    """``load(root)`` = ``load_directory(root)``, answered from disk when the same files validated before."""
+    """``load(root)`` = ``load_directory(root)``, answered from disk when the same files validated before,
+    and from the per-file memo for the files that did not change. ``directory=None``: memory only."""
 
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
         self._code = _code_digest() if directory is not None else b""
-        self.hits = 0
+        self.hits = 0  # loads answered by a whole-tree entry
+        self.memo = FileMemo()
+        self._store_read = directory is None
 
     def load(self, root: Path, subpath: str | None = None) -> ManifestSet:
         files, issues = read_manifest_files(root, subpath)
-        if self.directory is None or issues:
+        if issues:
             return parse_documents(files, issues=issues)
-        key = self._key(files)
-        entry = self.directory / f"{key}.pickle"
-        cached = self._read(entry)
-        if cached is not None:
+        entry = self.directory / f"{self._key(files)}.pickle" if self.directory is not None else None
+        cached = self._read(entry) if entry is not None else None
+        if isinstance(cached, ManifestSet):
             self.hits += 1
+            _log(len(files), parsed=0, tree="hit")
             return cached
-        manifests = parse_documents(files)
-        self._write(entry, manifests)
+        if not self._store_read:
+            self._store_read = True
+            stored = self._read(self.directory / FILE_STORE) if self.directory is not None else None
+            if isinstance(stored, dict):
+                self.memo.entries.update(stored)
+        manifests = parse_documents(files, memo=self.memo)
+        _log(len(files), parsed=self.memo.parsed, tree="miss" if entry is not None else "off")
+        if entry is not None:
+            self._write(entry, manifests)
+            if self.memo.changed:
+                self._write(entry.parent / FILE_STORE, self.memo.entries)
+                self.memo.changed = False
         return manifests
 
     def _key(self, files: dict[str, bytes]) -> str:
@@ -71,7 +89,7 @@ class ParseCache:
             digest.update(hashlib.sha256(files[path]).digest())
         return digest.hexdigest()
 
-    def _read(self, entry: Path) -> ManifestSet | None:
+    def _read(self, entry: Path) -> object:
         try:
             data = entry.read_bytes()
             value = pickle.loads(data)  # noqa: S301 - see the module docstring: extctl's own private entries
@@ -81,20 +99,20 @@ class ParseCache:
             with contextlib.suppress(OSError):
                 entry.unlink()
             return None
-        if not isinstance(value, ManifestSet):
-            return None
+        if not isinstance(value, tuple) or len(value) != 2 or value[0] != self._code:
+            return None  # written by another version of the loader
         with contextlib.suppress(OSError):
             os.utime(entry)  # most recently used: kept by _prune
-        return value
+        return value[1]
 
-    def _write(self, entry: Path, manifests: ManifestSet) -> None:
+    def _write(self, entry: Path, value: object) -> None:
         directory = entry.parent
         try:
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             handle, scratch = tempfile.mkstemp(prefix=".entry-", dir=directory)
             try:
                 with os.fdopen(handle, "wb") as out:
-                    pickle.dump(manifests, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    pickle.dump((self._code, value), out, protocol=pickle.HIGHEST_PROTOCOL)
                 os.replace(scratch, entry)
             finally:
                 with contextlib.suppress(FileNotFoundError):
@@ -112,3 +130,8 @@ class ParseCache:
         for _, stale in sorted(aged, reverse=True)[KEEP:]:
             with contextlib.suppress(OSError):
                 stale.unlink()
+
+
+def _log(files: int, *, parsed: int, tree: str) -> None:
+    """One debug line per load: how many files were parsed (P7: a one-file change parses one)."""
+    get_logger().debug("manifests.loaded", files=files, parsed=parsed, reused=files - parsed, tree_cache=tree)

@@ -16,7 +16,7 @@ import datetime
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,17 +46,28 @@ class _DocumentTooLarge(Exception):
 
 @dataclass(frozen=True)
 class SourceDocument:
-    """One YAML document of one file: the positioned node tree and its plain-Python twin."""
+    """One YAML document of one file: the positioned node tree and its plain-Python twin.
+
+    A cached document (``light``) keeps its plain data and the positions of a few paths only, not the
+    node tree (about 12 KB per manifest): enough to build models from a document that validated."""
 
     file: str
     node: Any
     data: Any
+    positions: Mapping[tuple[str | int, ...], tuple[int, int]] | None = None
 
     def locate(self, path: FieldPath) -> Location:
         """The position of ``path`` (or of its deepest existing ancestor) in this document.
 
-        Scalars point at their value, mappings and lists at their key, missing fields at the parent."""
+        Scalars point at their value, mappings and lists at their key, missing fields at the parent.
+        A light document knows the paths it kept; any other is reported at 1:1."""
+        if self.node is None and self.positions is not None:
+            return Location(self.file, *self.positions.get(tuple(path), (1, 1)))
         return Location(self.file, *locate_node(self.node, path))
+
+    def light(self, kept: Iterable[FieldPath]) -> SourceDocument:
+        """This document without its node tree, with the positions of the ``kept`` paths."""
+        return SourceDocument(self.file, None, self.data, {tuple(path): locate_node(self.node, path) for path in kept})
 
 
 def format_field_path(path: FieldPath) -> str:
