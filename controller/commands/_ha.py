@@ -90,6 +90,8 @@ class Probes:
             else f"not the leader yet: campaigning for {self.elector.api.described}"
 
     def live(self) -> Verdict:
+        if self.elector is not None and not self.elector.running:
+            return Verdict(False, "leader election stopped")
         follower = self.following()
         if follower is not None:
             return Verdict(True, f"following ({follower})")

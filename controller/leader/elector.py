@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 
 from controller.cluster.lease import LeaseApi, StoredLease, micro_time
-from controller.errors import ClusterError
+from controller.errors import ClusterError, ExtctlError, InternalError
 from controller.logs import get_logger
 from controller.models.leader import Observation, Standing, Timings, acquired, observe, released, renewed, standing
 
@@ -82,15 +82,25 @@ class LeaderElector:
             self._thread.join(timeout=3 * self.timings.retry_period_s + self.api.timeout)
 
     # ------------------------------------------------------------------ the thread
+    @property
+    def running(self) -> bool:
+        """The campaign thread runs (``/healthz`` fails if it ever stopped before ``stop``)."""
+        return self._thread.is_alive() or self._stop.is_set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self.is_leader:
-                self._renew()
-                pause = self.timings.retry_period_s
-            else:
-                self._campaign()
-                pause = self.timings.retry_period_s * (1 + random.uniform(0, JITTER))  # noqa: S311 - jitter
-            self._stop.wait(pause)
+            leading = self.is_leader
+            try:
+                if leading:
+                    self._renew()
+                else:
+                    self._campaign()
+            except Exception as exc:  # noqa: BLE001 - the thread must not die: a dead one would never step down
+                self._report(InternalError(f"leader election: {type(exc).__name__}: {exc}"))
+                if leading and self.clock() >= self._last_renew + self.timings.renew_deadline_s:
+                    self._lose(f"not renewed for {self.timings.renew_deadline_s:g}s: internal error")
+            jitter = 0.0 if leading else random.uniform(0, JITTER)  # noqa: S311 - jitter, not crypto
+            self._stop.wait(self.timings.retry_period_s * (1 + jitter))
         if self.is_leader:
             self._release()
 
@@ -183,7 +193,7 @@ class LeaderElector:
         if written is not None:
             get_logger().info("leader.released", lease=self.api.described, identity=self.identity)
 
-    def _report(self, exc: ClusterError) -> None:
+    def _report(self, exc: ExtctlError) -> None:
         """One ``leader.error`` line per failure reason until a request succeeds again."""
         if self._reported == exc.reason:
             return
