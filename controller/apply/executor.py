@@ -7,7 +7,8 @@ install or upgrade runs (readiness ``--wait`` and ``--timeout`` from the spec or
 revision label that makes out-of-band revisions visible), saying what a drift correction restored, and,
 after a failed install/upgrade (not ready in time included), performing the remediation
 step that ``release_state.remediation_for`` chooses from the release's history. Returns an
-``ActionResult`` (outcome, typed error reason, transient or permanent). Must not: choose an action,
+``ActionResult`` (outcome, typed error reason, transient or permanent; for a succeeded install or upgrade
+the facts of the revision it made, which the engine hands to the observer). Must not: choose an action,
 skip one, retry, write status or log (``controller.status`` writes the lines from the result).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Protocol
 
@@ -25,7 +26,7 @@ from controller.models.desired import LABEL_HELM_REVISION
 from controller.models.manifests import Remediation
 from controller.models.plan import ActionKind, PlannedAction, ReleaseState
 from controller.models.release_state import APPLIES_DESIRED, RemediationStep, remediation_for
-from controller.models.status import ActionResult, Outcome
+from controller.models.status import ActionResult, AppliedRelease, Outcome
 
 
 class NamespaceBackend(Protocol):
@@ -67,7 +68,7 @@ class Executor:
         key = (action.namespace, action.release)
         self.in_flight.add(key)
         try:
-            await self._perform(action, request)
+            applied = await self._perform(action, request)
         except ExtctlError as exc:
             result = ActionResult(action, Outcome.FAILED, error=str(exc), error_reason=exc.reason,
                                   transient=exc.transient)
@@ -77,26 +78,36 @@ class Executor:
         finally:
             self.in_flight.discard(key)
         restored = f"restored what drifted: {'; '.join(action.drift)}" if action.drift else None
-        return ActionResult(action, Outcome.SUCCEEDED, _ms(started), note=restored)
+        return ActionResult(action, Outcome.SUCCEEDED, _ms(started), note=restored, applied=applied)
 
-    async def _perform(self, action: PlannedAction, request: Callable[[], ReleaseRequest] | None) -> None:
+    async def _perform(self, action: PlannedAction,
+                       request: Callable[[], ReleaseRequest] | None) -> AppliedRelease | None:
         kind = action.kind
         if kind is ActionKind.UNINSTALL or (kind is ActionKind.UNLOCK and action.unlock_to is None):
             await self.helm.uninstall(action.release, action.namespace)
-            return
+            return None
         if kind is ActionKind.UNLOCK:
             await self.helm.rollback(action.release, action.namespace, action.unlock_to)
-            return
+            return None
         if request is None:
             raise InternalError(f"{kind.value} {action.extension}: no release request")
         built = self.release_request(action, request())
         if kind is ActionKind.REINSTALL:
             await self.helm.uninstall(action.release, action.namespace)
+        previous: Mapping[str, str] = {}
         if kind in {ActionKind.INSTALL, ActionKind.REINSTALL}:
             await asyncio.to_thread(self.namespaces.ensure_namespace, action.namespace)
             await self.helm.install(built)
         else:
             await self.helm.upgrade(built)
+            previous = action.observed.labels if action.observed is not None else {}
+        desired = action.desired
+        if desired is None:
+            return None
+        # helm's upgrade merges the new labels into the previous revision's (a value "null" removes one).
+        labels = {k: v for k, v in {**previous, **built.labels}.items() if v != "null"}
+        return AppliedRelease(expected_revision(action), desired.chart.name, desired.version,
+                              tuple(sorted(labels.items())))
 
     async def _remediate(self, result: ActionResult, policy: Remediation) -> ActionResult:
         action = result.action

@@ -386,7 +386,10 @@ class Engine:
             policy = extension.spec.remediation if extension is not None and not action.removal else Remediation()
             if self._halted is not None:  # checked as the action would start: running ones are left to finish
                 return ActionResult(action, Outcome.SKIPPED, note=f"not started: {self._halted}")
-            return await executor.execute(action, self._request(action, current), policy)
+            result = await executor.execute(action, self._request(action, current), policy)
+            if result.applied is not None:  # the next pass needs no `helm get metadata` for what this one made
+                self.parts.observer.record(action.namespace, action.release, result.applied)
+            return result
 
         return await run_plan(the_plan, execute, concurrency=self.settings.concurrency, on_result=log_action)
 

@@ -26,6 +26,19 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class AppliedRelease:
+    """What a successful install or upgrade left in helm's storage, as ``helm get metadata`` reports it: the
+    revision it created, the chart and version installed, and the release's labels (an upgrade's labels are
+    merged into the previous revision's, as helm does). The observer records it, so the next pass reads no
+    metadata for it; a revision other than this one (someone else's helm call in between) is read again."""
+
+    revision: int
+    chart: str
+    version: str
+    labels: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class ActionResult:
     action: PlannedAction
     outcome: Outcome
@@ -37,6 +50,7 @@ class ActionResult:
     remediation: str | None = None  # after a failure: "uninstall" or "rollback" performed (or attempted)
     remediation_revision: int | None = None  # the revision a rollback returned to
     remediation_error: str | None = None  # the remediation itself failed
+    applied: AppliedRelease | None = None  # a succeeded install or upgrade: the facts of the revision it made
 
     @property
     def satisfies_dependents(self) -> bool:

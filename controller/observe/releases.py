@@ -20,6 +20,7 @@ from typing import Any
 
 from controller.helm import HelmClient
 from controller.models.observed import LOCKED_STATUSES, ObservedRelease, last_deployed, observed_from_helm
+from controller.models.status import AppliedRelease
 
 _HELM_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*([+-]\d{4}|Z)?")
 HISTORY_STATUSES = LOCKED_STATUSES | {"failed"}
@@ -89,6 +90,12 @@ class ReleaseObserver:
         for key, value in facts.items():
             self.facts.setdefault(key, value)
 
+    def record(self, namespace: str, name: str, applied: AppliedRelease) -> None:
+        """The facts of a revision this process just made (a succeeded install or upgrade): the next pass
+        reads no metadata for it, unless the listing shows another revision (bench/README.md, P2)."""
+        metadata = {"chart": applied.chart, "version": applied.version, "labels": dict(applied.labels)}
+        self.facts[_key(namespace, name)] = ReleaseFacts(applied.revision, metadata, drift_checked_at=self.clock())
+
     async def listing(self) -> list[dict[str, Any]]:
         """The ``helm list -A`` rows (one helm call); needs nothing remembered, so a pass starts it first."""
         return await self.helm.list_releases()
@@ -131,6 +138,9 @@ class NullObserver:
     facts: dict[str, ReleaseFacts] = {}
 
     def remember(self, facts: Mapping[str, ReleaseFacts]) -> None:
+        return None
+
+    def record(self, namespace: str, name: str, applied: AppliedRelease) -> None:
         return None
 
     async def listing(self) -> list[dict[str, Any]]:
