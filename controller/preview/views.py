@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from controller.errors import ExtctlError
-from controller.models.fleet import ClusterView, cluster_view
+from controller.models.fleet import ClusterView, cluster_view, uses_placement
 from controller.models.manifests import ManifestSet
 from controller.models.placement import ClusterIdentity, format_labels
 from controller.preview.model import ExtensionChange
@@ -28,11 +28,9 @@ class _Side(Protocol):
 
 
 def describe(view: ClusterView | None) -> str | None:
-    """``east (env=prod,region=eu)`` for report headers; None for a whole-revision preview."""
-    if view is None:
+    """``east (env=prod,region=eu)`` for report headers; None for a whole-revision preview (or no name)."""
+    if view is None or view.identity is None or view.identity.name is None:
         return None
-    if view.identity is None or view.identity.name is None:
-        return "a cluster without --cluster-name"
     labels = format_labels(view.identity.labels)
     return f"{view.identity.name} ({labels})" if labels else view.identity.name
 
@@ -41,6 +39,9 @@ async def scope_sides(base: _Side, head: _Side, *, cluster: ClusterIdentity | No
                       live: bool) -> ClusterView | None:
     """Narrow ``base`` and ``head`` (loaded) to one cluster's view; returns head's view (None: no cluster)."""
     assert base.manifests is not None and head.manifests is not None  # noqa: S101 - loaded by the caller
+    if cluster is None and not (uses_placement(base.manifests) or uses_placement(head.manifests)
+                                or base.manifests.clusters or head.manifests.clusters):
+        return None  # every cluster sees the same revision: no identity to read
     identity = cluster
     if identity is None and identify is not None:
         identity = await identify()

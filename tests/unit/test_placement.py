@@ -144,3 +144,25 @@ def test_merge_identity_per_field(given: ClusterIdentity | None, stored: Cluster
     else:
         assert result is not None
         assert (result.name, dict(result.labels), result.source) == (merged.name, dict(merged.labels), merged.source)
+
+
+def test_flags_win_over_env_per_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from controller.commands._cluster import add_cluster_options, given_identity
+
+    parser = argparse.ArgumentParser()
+    add_cluster_options(parser)
+    monkeypatch.setenv("EXTCTL_CLUSTER_NAME", "from-env")
+    monkeypatch.setenv("EXTCTL_CLUSTER_LABELS", "env=dev")
+    env_only = given_identity(parser.parse_args([]))
+    assert env_only is not None
+    assert (env_only.name, dict(env_only.labels), env_only.source) == ("from-env", {"env": "dev"},
+                                                                       "env EXTCTL_CLUSTER_NAME")
+    flags = given_identity(parser.parse_args(["--cluster-name", "east"]))
+    assert flags is not None and (flags.name, dict(flags.labels)) == ("east", {"env": "dev"})
+    monkeypatch.delenv("EXTCTL_CLUSTER_NAME")
+    monkeypatch.delenv("EXTCTL_CLUSTER_LABELS")
+    assert given_identity(parser.parse_args([])) is None
+    with pytest.raises(SystemExit):  # a usage error: one line and exit 1 in the CLI
+        parser.parse_args(["--cluster-labels", "not a label"])
