@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Benchmark of a steady-state pass of a FRESH ``extctl reconcile --once`` process at scale.
+"""P1: a steady-state pass at scale, of a FRESH ``extctl reconcile --once`` process and of a WARM ``extctl run``.
 
-Run: ``.venv/bin/python bench/bench_fresh_pass.py [--extensions 1000] [--rounds 5] [--concurrency 10]``.
+Run: ``.venv/bin/python bench/bench_fresh_pass.py [--extensions 1000] [--rounds 5] [--warm-rounds 5]
+[--concurrency 10]`` (defaults from ``EXTCTL_BENCH_EXTENSIONS`` / ``EXTCTL_BENCH_ROUNDS``).
 
-Goal measured (issue 9 item 6): at N extensions, a fresh process's steady-state pass makes at most 2 helm
-calls and at most 2 Kubernetes API reads, and takes at most 3x one ``helm list -A`` of those releases.
+Goals measured (issue 9 item 6, issue 14 P1): at N extensions, a fresh process's steady-state pass makes at
+most 2 helm calls and at most 2 Kubernetes API reads, and takes at most 3x one ``helm list -A`` of those
+releases; a warm controller's pass makes 1 helm call and takes at most 1.5x one ``helm list -A``.
 
 Method: start a throwaway sandbox (emulator + PostgreSQL, 127.0.0.1 only), write a local-directory
 repository of N extensions over sample-repo's contoso-certs chart (as ``bench_reconcile.py``), install
@@ -23,6 +25,11 @@ facts), then R interleaved rounds of:
   the emulator's access log (``<sandbox>/emulator.log``, one ``METHOD path -> status`` line per request;
   only the timed subprocess talks to the emulator while the log is read, so the lines it adds are its own).
 
+Then the warm figure: ``extctl run --interval 3s`` on the same repository; after its first pass (a fresh
+process), W rounds of: wait for its next pass summary (``duration_ms``, ``helm_calls``: the pass inside a
+running process, no start-up), then one ``helm list -A`` right after it (between two passes, so the two
+never overlap). Ratio: median ``duration_ms`` / median ``helm list -A`` of those rounds.
+
 Wall times are ``time.perf_counter`` around the subprocess. Prints median and best of each and the
 ratios; nothing is asserted, and the sandbox is always stopped.
 """
@@ -33,47 +40,38 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import (
+    DEFAULT_EXTENSIONS,
+    DEFAULT_ROUNDS,
+    HELM,
+    Controller,
+    helm_list_all,
+    load,
+    machine_line,
+    print_table,
+    reconcile_argv,
+    result_line,
+    run_timed,
+    sandbox_env,
+    summary_of,
+    write_repo,
+)
+
+from controller.manifests import load_directory
+from sandbox.core import Sandbox
 
 LIST_PAGE_SIZE = 256  # helm list's default page, as extctl paged before one unpaged call
-from controller.manifests import load_directory  # noqa: E402
-from sandbox.core import Sandbox  # noqa: E402
-
-TYPE = """apiVersion: extctl.dev/v1alpha1
-kind: ExtensionType
-metadata:
-  name: bench.certs
-spec:
-  chart:
-    repository: charts
-    name: contoso-certs
-  defaultReleaseNamespace: bench
-"""
 CONFIGMAP_LIMIT = 1024 * 1024  # the API server refuses a ConfigMap whose data exceeds 1 MiB
 READ_METHODS = {"GET"}
 HELM_PROBE = "/version"  # every helm process asks the API server's version once (measured: helm list alone)
-
-
-def extension(i: int) -> str:
-    return (f"apiVersion: extctl.dev/v1alpha1\nkind: Extension\nmetadata:\n  name: ext-{i:04d}\nspec:\n"
-            f"  extensionType: bench.certs\n  scope:\n    namespace:\n      targetNamespace: bench-{i % 10}\n"
-            f"  configurationSettings:\n    logLevel: info\n")
-
-
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 class AccessLog:
@@ -99,62 +97,15 @@ class AccessLog:
         return requests
 
 
-def run_timed(argv: list[str], env: dict[str, str], timeout: float | None = None) -> tuple[float, Any]:
-    """Run ``argv`` in its own process group; on timeout the whole group (our child and its helm
-    children) is killed by the child's pid. Returns (seconds, CompletedProcess or None on timeout)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, cwd=str(ROOT))
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.communicate()
-        # The helm children outlive the Python process (their pipes are its own): wait for the group.
-        deadline = time.monotonic() + 30
-        while _group_alive(process.pid):
-            if time.monotonic() > deadline:
-                os.killpg(process.pid, signal.SIGKILL)
-            time.sleep(0.2)  # polling for the process group to exit, bounded by the deadline above
-        return time.perf_counter() - start, None
-    elapsed = time.perf_counter() - start
-    return elapsed, subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def summary_of(result: Any) -> dict[str, Any]:
-    for line in reversed(result.stdout.splitlines()):
-        if '"reconcile.summary"' in line:
-            return dict(json.loads(line))
-    return {"error": f"no reconcile.summary line (exit {result.returncode}): {result.stderr.strip()[-400:]}"}
-
-
-def reconcile_argv(repo: Path, concurrency: int) -> list[str]:
-    return [sys.executable, "-m", "controller", "reconcile", "--once", "--source", str(repo), "--log-format", "json",
-            "--concurrency", str(concurrency)]
-
-
-def helm_list_all(helm: str, env: dict[str, str]) -> tuple[float, int]:
-    elapsed, result = run_timed([helm, "list", "-A", "--max", "0", "-o", "json"], env)
-    return elapsed, len(json.loads(result.stdout or "[]"))
-
-
-def helm_list_paged(helm: str, env: dict[str, str]) -> tuple[float, int, int]:
+def helm_list_paged(env: dict[str, str]) -> tuple[float, int, int]:
     """The sequence ``HelmClient.list_releases`` runs: pages of 256 until a short page."""
     total, rows, calls, offset = 0.0, 0, 0, 0
     while True:
-        elapsed, result = run_timed([helm, "list", "--all-namespaces", "--max", str(LIST_PAGE_SIZE), "--offset",
+        elapsed, result = run_timed([HELM, "list", "--all-namespaces", "--max", str(LIST_PAGE_SIZE), "--offset",
                                      str(offset), "-o", "json"], env)
         total += elapsed
         calls += 1
-        page = json.loads(result.stdout or "[]")
+        page = json.loads(result.stdout or "[]") if result is not None else []
         rows += len(page)
         if len(page) < LIST_PAGE_SIZE:
             return total, rows, calls
@@ -170,15 +121,15 @@ def describe(requests: list[tuple[str, str, str]]) -> str:
     return "; ".join(f"{n}x {k}" for k, n in counted.most_common(6)) or "none"
 
 
-def settle_to_deployed(helm: str, env: dict[str, str], repo: Path) -> int:
+def settle_to_deployed(env: dict[str, str], repo: Path) -> int:
     """After a stopped install pass: uninstall what is not deployed, drop those extensions; returns N."""
-    _, result = run_timed([helm, "list", "-A", "--max", "0", "-o", "json"], env)
+    _, result = run_timed([HELM, "list", "-A", "--max", "0", "-o", "json"], env)
     deployed = set()
-    for row in json.loads(result.stdout or "[]"):
+    for row in json.loads(result.stdout or "[]") if result is not None else []:
         if row.get("status") == "deployed":
             deployed.add(row["name"])
         else:
-            run_timed([helm, "uninstall", row["name"], "-n", row["namespace"], "--no-hooks"], env)
+            run_timed([HELM, "uninstall", row["name"], "-n", row["namespace"], "--no-hooks"], env)
     for path in sorted((repo / "extensions").glob("*.yaml")):
         if path.stem not in deployed:
             path.unlink()
@@ -194,41 +145,64 @@ def state_configmap(port: int) -> tuple[int, int]:
     return len(raw.encode()), len(json.loads(raw).get("releases") or {})
 
 
+def warm(repo: Path, env: dict[str, str], work: Path, n: int, args: argparse.Namespace) -> None:
+    """P1 warm: passes of a running ``extctl run`` against ``helm list -A`` run right after each of them."""
+    controller = Controller(repo, env, work / "run.log", concurrency=args.concurrency)
+    try:
+        first = controller.next_summary()
+        print(f"extctl run: first pass (fresh process) duration_ms {first.get('duration_ms')}, helm_calls "
+              f"{first.get('helm_calls')}", flush=True)
+        passes: list[float] = []
+        lists: list[float] = []
+        calls: list[int] = []
+        for r in range(1, args.warm_rounds + 1):
+            summary = controller.next_summary()
+            listed, rows = helm_list_all(env)
+            passes.append(float(summary.get("duration_ms", 0)) / 1000)
+            calls.append(int(summary.get("helm_calls", -1)))
+            lists.append(listed)
+            print(f"warm round {r}: pass duration_ms {summary.get('duration_ms')}, helm_calls "
+                  f"{summary.get('helm_calls')}, unchanged {summary.get('unchanged')}; helm list -A {listed:.2f} s "
+                  f"({rows} rows); load {load()}", flush=True)
+        rss = controller.peak_rss_mib()
+    finally:
+        controller.stop()
+    print_table([("helm list -A (baseline, between passes)", lists, ""),
+                 ("warm extctl run pass, duration_ms", passes, f"helm calls {calls}")])
+    ratio = statistics.median(passes) / statistics.median(lists)
+    print(f"ratio warm pass / helm list -A (median): {ratio:.2f}x (goal <= 1.5x); best pass / best list "
+          f"{min(passes) / min(lists):.2f}x; controller VmHWM {rss:.0f} MiB")
+    result_line(f"P1 warm pass, {n} extensions", f"{ratio:.2f}x helm list -A ({statistics.median(passes):.2f} s / "
+                f"{statistics.median(lists):.2f} s), helm calls {max(calls)}", "<= 1.5x, 1 helm call",
+                ratio <= 1.5 and max(calls) <= 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--extensions", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--extensions", type=int, default=DEFAULT_EXTENSIONS)
+    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument("--warm-rounds", type=int, default=DEFAULT_ROUNDS)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--install-budget", type=float, default=900.0,
                         help="seconds the install pass may take before it is stopped and N reduced")
     args = parser.parse_args()
-    helm = str(ROOT / ".tools" / "bin" / "helm")
     work = Path(tempfile.mkdtemp(prefix="extctl-bench-fresh-"))
     work.chmod(0o755)
     os.environ["SANDBOX_ACCESS_LOG"] = "1"  # the emulator inherits it: one line per API request
     box = Sandbox(work / "sandbox")
-    print(f"# bench_fresh_pass: {args.extensions} extensions, {args.rounds} rounds, concurrency {args.concurrency}; "
-          f"{os.cpu_count()} cores; load {load()}; python {sys.version.split()[0]}", flush=True)
+    print(machine_line("bench_fresh_pass", extensions=args.extensions, rounds=args.rounds,
+                       warm_rounds=args.warm_rounds, concurrency=args.concurrency), flush=True)
     try:
         state = box.start()
         log = AccessLog(box.dir / "emulator.log")
-        repo = work / "repo"
-        shutil.copytree(ROOT / "sample-repo" / "charts", repo / "charts")
-        (repo / "type.yaml").write_text(TYPE)
-        (repo / "extensions").mkdir()
-        for i in range(args.extensions):
-            (repo / "extensions" / f"ext-{i:04d}.yaml").write_text(extension(i))
-        env = dict(os.environ)
-        env.update(box.env())
-        env["PATH"] = f"{ROOT / '.tools' / 'bin'}{os.pathsep}{env['PATH']}"
-        env["HELM_BIN"] = helm
-        env["EXTCTL_CACHE_DIR"] = str(work / "cache")
+        repo = write_repo(work / "repo", args.extensions)
+        env = sandbox_env(box.env(), work / "cache")
         n = args.extensions
 
         # 1. Install.
         elapsed, result = run_timed(reconcile_argv(repo, args.concurrency), env, timeout=args.install_budget)
         if result is None:
-            n = settle_to_deployed(helm, env, repo)
+            n = settle_to_deployed(env, repo)
             print(f"install pass: stopped after {elapsed:.0f} s (budget {args.install_budget:.0f} s) - installs are "
                   f"too slow for {args.extensions} here; continuing with N = {n} (the releases deployed by then)",
                   flush=True)
@@ -265,8 +239,8 @@ def main() -> int:
             load_directory(repo)
             m["parse"].append(time.perf_counter() - start)
             log.mark()
-            t_all, rows_all = helm_list_all(helm, env)
-            t_paged, rows_paged, pages = helm_list_paged(helm, env)
+            t_all, rows_all = helm_list_all(env)
+            t_paged, rows_paged, pages = helm_list_paged(env)
             helm_api = log.since_mark()
             m["list_all"].append(t_all)
             m["list_paged"].append(t_paged)
@@ -314,6 +288,11 @@ def main() -> int:
         print(f"ratio fresh wall / helm list -A (median): {wall / base:.1f}x (goal <= 3x); "
               f"duration_ms / helm list -A: {inner / base:.1f}x")
         print(f"ratio fresh wall / paged list (median): {wall / paged:.1f}x; paged / single list: {paged / base:.1f}x")
+        result_line(f"P1 fresh pass, {n} extensions", f"{wall / base:.1f}x helm list -A (wall {wall:.2f} s / "
+                    f"{base:.2f} s), helm calls {max(calls)}", "<= 3x, <= 2 helm calls",
+                    wall / base <= 3 and max(calls) <= 2)
+        if args.warm_rounds:
+            warm(repo, env, work, n, args)
     finally:
         box.stop()
         shutil.rmtree(work, ignore_errors=True)

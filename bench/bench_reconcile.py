@@ -11,47 +11,21 @@ prints wall times, the summary counts and the helm calls per pass. Nothing is as
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import extension, reconcile_argv, run_timed, sandbox_env, summary_of, write_repo
 
-from sandbox.core import Sandbox  # noqa: E402 - after sys.path setup
-
-TYPE = """apiVersion: extctl.dev/v1alpha1
-kind: ExtensionType
-metadata:
-  name: bench.certs
-spec:
-  chart:
-    repository: charts
-    name: contoso-certs
-  defaultReleaseNamespace: bench
-"""
-
-
-def extension(i: int, level: str) -> str:
-    return (f"apiVersion: extctl.dev/v1alpha1\nkind: Extension\nmetadata:\n  name: ext-{i:04d}\nspec:\n"
-            f"  extensionType: bench.certs\n  scope:\n    namespace:\n      targetNamespace: bench-{i % 10}\n"
-            f"  configurationSettings:\n    logLevel: {level}\n")
+from sandbox.core import Sandbox
 
 
 def reconcile(env: dict[str, str], repo: Path, concurrency: int) -> tuple[float, dict[str, object]]:
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "controller", "reconcile", "--once", "--source", str(repo), "--log-format", "json",
-         "--concurrency", str(concurrency)], env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - start
-    summary = next(json.loads(line) for line in reversed(result.stdout.splitlines())
-                   if '"reconcile.summary"' in line)
-    return elapsed, summary
+    _, result = run_timed(reconcile_argv(repo, concurrency), env)
+    return time.perf_counter() - start, summary_of(result)
 
 
 def main() -> int:
@@ -64,16 +38,8 @@ def main() -> int:
     box = Sandbox(work / "sandbox")
     try:
         box.start()
-        repo = work / "repo"
-        shutil.copytree(ROOT / "sample-repo" / "charts", repo / "charts")
-        (repo / "type.yaml").write_text(TYPE)
-        (repo / "extensions").mkdir()
-        for i in range(args.extensions):
-            (repo / "extensions" / f"ext-{i:04d}.yaml").write_text(extension(i, "info"))
-        env = dict(os.environ)
-        env.update(box.env())
-        env["PATH"] = f"{ROOT / '.tools' / 'bin'}{os.pathsep}{env['PATH']}"
-        env.setdefault("HELM_BIN", str(ROOT / ".tools" / "bin" / "helm"))
+        repo = write_repo(work / "repo", args.extensions)
+        env = sandbox_env(box.env(), work / "cache")
         print(f"# {args.extensions} extensions, concurrency {args.concurrency}")
         for label, change in (("first pass (installs)", None), ("steady state (no-ops)", None),
                               ("one settings change", 0)):

@@ -33,6 +33,7 @@ from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
 from controller.logs import get_logger, scrub_text
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
+from controller.manifests.loader import FileMemo
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
 from controller.models.desired_state import (
     DesiredState,
@@ -154,6 +155,7 @@ class Previewer:
         self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
         self.charts: ChartDownloads | None = None
         self.template_calls = 0
+        self.parsed = FileMemo()  # base and head share most files: head parses only what the change touched
         self.secrets: set[str] = set()
         self.log = get_logger(component="preview")
         if request.credentials is not None:
@@ -237,7 +239,7 @@ class Previewer:
             auth=self.request.auth, include=select_manifest_files)
         side.revision = revision
         try:
-            side.manifests = parse_documents(files)
+            side.manifests = parse_documents(files, memo=self.parsed)
         except ManifestError as exc:
             self.log.error("preview.invalid_manifests", side=side.name, revision=revision, errors=len(exc.issues))
             return list(exc.issues)

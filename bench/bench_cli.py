@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""P6 and start-up: one-shot commands as processes, interpreter start-up included.
+
+Run: ``.venv/bin/python bench/bench_cli.py [--extensions 1000] [--versions 500] [--rounds 7]``.
+
+Goals measured (issue 14): ``extctl validate`` and ``extctl resolve`` of N manifests against a local chart
+repository index of V versions take at most 1 s each (P6); ``extctl version`` at most 0.25 s and
+``extctl validate`` of sample-repo at most 0.4 s (start-up).
+
+Method: writes a local-directory repository (N Extension files of one ExtensionType, as the other
+scripts) whose ``charts/index.yaml`` lists V versions of the chart, then R interleaved rounds of
+``python -c pass`` (the interpreter alone, for context), ``python -m controller version``,
+``python -m controller validate sample-repo``, ``validate`` of the N manifests and ``resolve --source``
+of them. No cache is involved: ``validate`` and ``resolve`` parse every file in every round. Wall time is
+``time.perf_counter`` around each subprocess; median and best are printed. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from common import ROOT, machine_line, print_table, result_line, run_timed, stats, write_index, write_repo
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--extensions", type=int, default=1000)
+    parser.add_argument("--versions", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    print(machine_line("bench_cli", extensions=args.extensions, versions=args.versions, rounds=args.rounds),
+          flush=True)
+    work = Path(tempfile.mkdtemp(prefix="extctl-bench-cli-"))
+    try:
+        repo = write_repo(work / "repo", args.extensions)
+        write_index(repo, args.versions)
+        python = [sys.executable]
+        cli = [sys.executable, "-m", "controller"]
+        commands = {
+            "python -c pass": [*python, "-c", "pass"],
+            "extctl version": [*cli, "version"],
+            "extctl validate sample-repo": [*cli, "validate", str(ROOT / "sample-repo")],
+            f"extctl validate ({args.extensions} manifests)": [*cli, "validate", str(repo)],
+            f"extctl resolve ({args.extensions} manifests, {args.versions} versions)":
+                [*cli, "resolve", "--source", str(repo), "-o", "json"],
+        }
+        samples: dict[str, list[float]] = {label: [] for label in commands}
+        for _ in range(args.rounds):
+            for label, argv in commands.items():
+                elapsed, result = run_timed(argv)
+                if result is None or result.returncode != 0:
+                    detail = result.stderr.strip()[-300:] if result is not None else "timed out"
+                    raise SystemExit(f"{label} failed: {detail}")
+                samples[label].append(elapsed)
+        print()
+        print_table([(label, values, "") for label, values in samples.items()])
+        labels = list(commands)
+        goals = [("start-up: extctl version", labels[1], 0.25), ("start-up: validate sample-repo", labels[2], 0.4),
+                 (f"P6 validate {args.extensions}", labels[3], 1.0), (f"P6 resolve {args.extensions}", labels[4], 1.0)]
+        for figure, label, goal in goals:
+            median, best = stats(samples[label])
+            result_line(figure, f"{median:.2f} s median, {best:.2f} s best", f"<= {goal} s", median <= goal)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
