@@ -70,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
                 {"name": e.name, "file": e.location.file, "line": e.location.line}
                 for e in manifests.extensions.values()
             ],
+            **({"clusters": [{"name": c.name, "file": c.location.file, "line": c.location.line}
+                             for c in manifests.clusters.values()]} if manifests.clusters else {}),
         }
         print(json.dumps(document, indent=2))
     else:
         print(
-            f"{root}: valid ({len(manifests.types)} extension types, {len(manifests.extensions)} extensions)"
+            f"{root}: valid ({len(manifests.types)} extension types, {len(manifests.extensions)} extensions"
+            + (f", {len(manifests.clusters)} clusters" if manifests.clusters else "") + ")"
         )
     return 0
 
