@@ -1,14 +1,14 @@
 """``extctl fleet status``: what Git wants on every cluster against what each cluster's ``Extension`` objects say.
 
-The "wants" side is computed here, without any controller: the revision's manifests, each cluster's view
-(``models.fleet``: placement, overrides) and the version each extension resolves to from what the cluster
-has installed (chart repositories read once per chart). The "has" side is one list of ``Extension``
-objects per cluster (``--context CTX[=NAME]``, repeatable, or every kubeconfig file of
-``--kubeconfig-dir``; read concurrently). A cluster's name comes from ``=NAME``, else the
-``extctl.dev/cluster`` annotation its controller writes on the objects, else its ConfigMap
-``extctl-system/extctl-cluster``, else the context (or file) name. Without any context it prints the
-wants of every cluster of the inventory. Exit 1 when any cluster is out of compliance or unreadable
-(``models.compliance`` lists the findings), else 0. Must not: write anything, or talk to helm.
+Owns: the command, computing the "wants" side without any controller (the revision's manifests, each
+cluster's view through ``models.fleet``, and the version each extension resolves to from what that
+cluster has installed, chart repositories read once per chart), reading the "has" side (one list of
+``Extension`` objects per cluster, ``--context CTX[=NAME]`` repeatable or every kubeconfig file of
+``--kubeconfig-dir``, read concurrently), naming each cluster (``=NAME``, else the ``extctl.dev/cluster``
+annotation its controller writes on the objects, else its ConfigMap ``extctl-system/extctl-cluster``,
+else the context or file name), and the table and JSON output. Without any context it prints the wants
+of every cluster of the inventory. Exit 1 when any cluster is out of compliance or unreadable
+(``models.compliance`` decides the findings), else 0. Must not: write anything, or talk to helm.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def register(subparsers: Any) -> None:
     commands.required = True
     status = commands.add_parser(
         "status", help="the matrix of what Git wants against what each cluster has (exit 1: out of compliance)",
-        description=__doc__.split("\n\n")[1] if __doc__ else None)
+        description="Compare what Git wants on each cluster (placements, overrides, resolved versions) with "
+                    "the Extension objects each cluster's controller writes. Exit 1: a cluster is out of "
+                    "compliance or unreadable.")
     add_source_options(status)
     status.add_argument("--context", action="append", default=[], metavar="CONTEXT[=CLUSTER]",
                         help="a kube context to read (repeatable); =CLUSTER names its cluster in the inventory")
