@@ -10,7 +10,7 @@ DEMO_DIR ?= .demo
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 export HELM_BIN ?= $(CURDIR)/$(TOOLS)/helm
 
-.PHONY: setup tools lint typecheck contracts unit integration test demo demo-stop clean
+.PHONY: setup tools lint typecheck contracts unit integration test bench demo demo-stop clean
 
 setup: $(STAMP) tools
 
@@ -43,6 +43,14 @@ integration: setup
 
 test: setup lint typecheck contracts
 	$(PY) -m pytest tests
+
+# Every benchmark script (bench/README.md), then their RESULT lines as one table. Slow (P3 alone waits
+# for 20 polling intervals) and never part of `make test`: speed is measured, not asserted.
+bench: setup tools
+	@set -o pipefail; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	for script in bench/bench_*.py; do echo "== $$script"; $(PY) "$$script" | tee -a "$$out" || exit 1; done; \
+	echo; echo "| figure | value | goal | verdict |"; echo "|---|---|---|---|"; \
+	sed -n 's/^RESULT \(.*\)$$/| \1 |/p' "$$out"
 
 demo: setup
 	$(PY) scripts/demo.py start --dir $(DEMO_DIR)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
 from controller.errors import ManifestError, ValidationIssue
-from controller.manifests import load_directory
+from controller.manifests.cache import ParseCache
 from controller.models.manifests import ManifestSet
 
 
@@ -49,7 +50,7 @@ def print_manifest_errors_json(exc: ManifestError, **extra: object) -> None:
 def run(args: argparse.Namespace) -> int:
     root: Path = args.path
     try:
-        manifests = load_directory(root)
+        manifests = load_cached(root)
     except ManifestError as exc:
         if args.output == "json":
             print_manifest_errors_json(exc, valid=False)
@@ -82,11 +83,18 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_cached(root: Path) -> ManifestSet:
+    """``load_directory(root)`` through extctl's parse cache (``$EXTCTL_CACHE_DIR`` or ``~/.cache/extctl``,
+    ``manifests/``): files that validated before, unchanged, are not parsed again (bench/README.md, P6)."""
+    cache_dir = Path(os.environ.get("EXTCTL_CACHE_DIR") or Path.home() / ".cache" / "extctl")
+    return ParseCache(cache_dir / "manifests").load(root)
+
+
 def load_or_report(directory: Path, output: str, **empty_json: object) -> ManifestSet | None:
     """Load the manifests for a read-only command. On errors: in JSON mode print them with the command's
     empty result fields and return None (the caller exits 1); in text mode raise (the CLI prints them)."""
     try:
-        return load_directory(directory)
+        return load_cached(directory)
     except ManifestError as exc:
         if output != "json":
             raise

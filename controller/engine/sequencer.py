@@ -311,6 +311,7 @@ class Engine:
         if self._parsed is not None and self._parsed[0] == snapshot.revision:
             return self._parsed[1]
         manifests = await asyncio.to_thread(self.parts.parse_cache.load, snapshot.root)
+        get_logger().debug("manifests.loaded", **self.parts.parse_cache.last)  # P7: files parsed per revision
         self._parsed = (snapshot.revision, manifests)
         return manifests
 

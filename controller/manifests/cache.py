@@ -27,7 +27,6 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from controller.logs import get_logger
 from controller.manifests.loader import FileMemo, parse_documents, read_manifest_files
 from controller.models.manifests import ManifestSet
 
@@ -55,6 +54,7 @@ class ParseCache:
         self.directory = directory
         self._code = _code_digest() if directory is not None else b""
         self.hits = 0  # loads answered by a whole-tree entry
+        self.last: dict[str, object] = {}  # the last load: files, parsed, reused, tree_cache (the engine logs it)
         self.memo = FileMemo()
         self._store_read = directory is None
 
@@ -66,7 +66,7 @@ class ParseCache:
         cached = self._read(entry) if entry is not None else None
         if isinstance(cached, ManifestSet):
             self.hits += 1
-            _log(len(files), parsed=0, tree="hit")
+            self._note(len(files), parsed=0, tree="hit")
             return cached
         if not self._store_read:
             self._store_read = True
@@ -74,13 +74,16 @@ class ParseCache:
             if isinstance(stored, dict):
                 self.memo.entries.update(stored)
         manifests = parse_documents(files, memo=self.memo)
-        _log(len(files), parsed=self.memo.parsed, tree="miss" if entry is not None else "off")
+        self._note(len(files), parsed=self.memo.parsed, tree="miss" if entry is not None else "off")
         if entry is not None:
             self._write(entry, manifests)
             if self.memo.changed:
                 self._write(entry.parent / FILE_STORE, self.memo.entries)
                 self.memo.changed = False
         return manifests
+
+    def _note(self, files: int, *, parsed: int, tree: str) -> None:
+        self.last = {"files": files, "parsed": parsed, "reused": files - parsed, "tree_cache": tree}
 
     def _key(self, files: dict[str, bytes]) -> str:
         digest = hashlib.sha256(self._code)
@@ -130,8 +133,3 @@ class ParseCache:
         for _, stale in sorted(aged, reverse=True)[KEEP:]:
             with contextlib.suppress(OSError):
                 stale.unlink()
-
-
-def _log(files: int, *, parsed: int, tree: str) -> None:
-    """One debug line per load: how many files were parsed (P7: a one-file change parses one)."""
-    get_logger().debug("manifests.loaded", files=files, parsed=parsed, reused=files - parsed, tree_cache=tree)

@@ -108,7 +108,7 @@ SEEDS = [
     Seed("stray-kubernetes-object", "extensions/namespace.yaml", "",
          "apiVersion: extctl.dev/v1alpha1\nkind: Namespace\nmetadata:\n  name: team-a\n",
          "extensions/namespace.yaml:2:7: error: kind: unknown kind 'Namespace'; expected one of: Extension, "
-         "ExtensionType"),
+         "ExtensionType, Cluster"),
 ]
 
 
