@@ -13,7 +13,8 @@ subclass fills the gaps a real client trips on:
   (``sandbox.patches``), and server-side apply with ``managedFields`` (``sandbox.apply``);
 - PUT replaces an object (kmock only merges), and a write naming a stale ``resourceVersion`` is a 409
   Conflict (``sandbox.preconditions``: leader election's Leases rely on it);
-- watches honour selectors and ``timeoutSeconds`` (``sandbox.selectors``);
+- watches honour selectors and ``timeoutSeconds`` (``sandbox.selectors``) and lose no change made while
+  they replay the existing objects (``sandbox.watches``);
 - creating or changing a CustomResourceDefinition makes its resource discoverable and servable, with
   its status subresource and its printer columns for ``kubectl get`` (``sandbox.crds``).
 
@@ -43,7 +44,7 @@ from kmock import KubernetesEmulator, KubernetesError, ResourceInfo, action, res
 from kmock._internal import parsing, rendering
 
 from sandbox import apply as ssa
-from sandbox import crds
+from sandbox import crds, watches
 from sandbox.patches import diff_as_merge_patch, merge, strip_directives
 from sandbox.preconditions import CONFLICT, check_resource_version
 from sandbox.selectors import match_fields, match_labels
@@ -371,20 +372,9 @@ class SandboxEmulator(KubernetesEmulator):
         return rendering.Response(headers={"Content-Type": "application/json"}, payload=self._watch(request))
 
     async def _watch(self, request: rendering.Request) -> AsyncIterator[rendering.Payload]:
-        timeout = float(request.params.get("timeoutSeconds", "0") or 0)
-        deadline = asyncio.get_running_loop().time() + timeout if timeout > 0 else None
-        stream = super()._serve_watch(request).__aiter__()
-        while True:
-            try:
-                if deadline is None:
-                    event = await stream.__anext__()
-                else:
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        return
-                    event = await asyncio.wait_for(stream.__anext__(), remaining)
-            except (StopAsyncIteration, TimeoutError):
-                return
+        stream = watches.snapshot_then_events(self, request, self._KubernetesEmulator__get_objs,  # type: ignore[attr-defined]
+                                              self._KubernetesEmulator__check)  # type: ignore[attr-defined]
+        async for event in watches.until_timeout(stream, float(request.params.get("timeoutSeconds", "0") or 0)):
             if isinstance(event, dict) and "object" in event and not self._selected(request, event["object"]):
                 continue
             yield event

@@ -135,3 +135,34 @@ def test_kubectl_reads_objects(sandbox: SandboxHandle, unique_name: str) -> None
     assert out.strip() == "configmap/settings"
     out = sandbox.kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").stdout
     assert unique_name in out.split()
+
+
+def test_a_change_made_while_a_watch_replays_is_streamed(sandbox: SandboxHandle, unique_name: str) -> None:
+    """helm's --wait=watcher lists, then watches: a status written while the watch replays the existing
+    objects must still arrive, or helm waits for ever for a Deployment that is already ready."""
+    import http.client
+    import json
+
+    core = sandbox.core_v1()
+    ns = unique_name
+    core.create_namespace({"metadata": {"name": ns}})
+    bulk = "x" * 512 * 1024  # 40 x 512 KiB: more than the loopback socket buffers hold, so the replay blocks
+    for i in range(40):
+        core.create_namespaced_config_map(ns, {"metadata": {"name": f"bulk-{i:02d}"}, "data": {"v": bulk}})
+    state = sandbox.sandbox.load_state()
+    assert state is not None
+    conn = http.client.HTTPConnection("127.0.0.1", state.emulator_port, timeout=30)
+    conn.request("GET", f"/api/v1/namespaces/{ns}/configmaps?watch=true&timeoutSeconds=20")
+    response = conn.getresponse()
+    first = json.loads(response.readline())
+    assert first["type"] == "ADDED"  # the replay has begun and is stalled on the unread socket
+    core.patch_namespaced_config_map("bulk-39", ns, {"metadata": {"labels": {"changed": "during-replay"}}})
+    seen: list[tuple[str, str]] = []
+    while not seen or seen[-1][0] != "MODIFIED":
+        line = response.readline()
+        assert line, f"the watch ended without the change; saw {len(seen)} events"
+        event = json.loads(line)
+        seen.append((event["type"], event["object"]["metadata"]["name"]))
+    conn.close()
+    assert seen[-1] == ("MODIFIED", "bulk-39")
+    assert len(seen) == 39 + 1  # the rest of the replay, then the change
