@@ -11,13 +11,17 @@ Method: writes a local-directory repository (N Extension files of one ExtensionT
 scripts) whose ``charts/index.yaml`` lists V versions of the chart, then R interleaved rounds of
 ``python -c pass`` (the interpreter alone, for context), ``python -m controller version``,
 ``python -m controller validate sample-repo``, ``validate`` of the N manifests and ``resolve --source``
-of them. No cache is involved: ``validate`` and ``resolve`` parse every file in every round. Wall time is
-``time.perf_counter`` around each subprocess; median and best are printed. Nothing is asserted.
+of them, each twice: **cold**, with an empty ``EXTCTL_CACHE_DIR`` (a fresh CI runner: every file is
+parsed), and **warm**, with a cache directory the previous rounds filled (a developer's machine: the parse
+cache of ``controller/manifests/cache.py`` returns the validated tree). The goals are judged on the cold
+figures; the warm ones are printed beside them. Wall time is ``time.perf_counter`` around each
+subprocess; median and best are printed. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -48,22 +52,28 @@ def main() -> int:
             f"extctl resolve ({args.extensions} manifests, {args.versions} versions)":
                 [*cli, "resolve", "--source", str(repo), "-o", "json"],
         }
-        samples: dict[str, list[float]] = {label: [] for label in commands}
-        for _ in range(args.rounds):
+        warm_cache = work / "cache-warm"
+        samples: dict[str, list[float]] = {}
+        for r in range(args.rounds):
             for label, argv in commands.items():
-                elapsed, result = run_timed(argv)
-                if result is None or result.returncode != 0:
-                    detail = result.stderr.strip()[-300:] if result is not None else "timed out"
-                    raise SystemExit(f"{label} failed: {detail}")
-                samples[label].append(elapsed)
+                for kind, cache in (("cold", work / f"cache-cold-{r}"), ("warm", warm_cache)):
+                    if kind == "warm" and r == 0:
+                        run_timed(argv, dict(os.environ, EXTCTL_CACHE_DIR=str(cache)))  # fills the warm cache
+                    elapsed, result = run_timed(argv, dict(os.environ, EXTCTL_CACHE_DIR=str(cache)))
+                    if result is None or result.returncode != 0:
+                        detail = result.stderr.strip()[-300:] if result is not None else "timed out"
+                        raise SystemExit(f"{label} failed: {detail}")
+                    samples.setdefault(f"{label}, {kind} cache", []).append(elapsed)
         print()
         print_table([(label, values, "") for label, values in samples.items()])
         labels = list(commands)
         goals = [("start-up: extctl version", labels[1], 0.25), ("start-up: validate sample-repo", labels[2], 0.4),
                  (f"P6 validate {args.extensions}", labels[3], 1.0), (f"P6 resolve {args.extensions}", labels[4], 1.0)]
         for figure, label, goal in goals:
-            median, best = stats(samples[label])
-            result_line(figure, f"{median:.2f} s median, {best:.2f} s best", f"<= {goal} s", median <= goal)
+            median, best = stats(samples[f"{label}, cold cache"])
+            warm, _ = stats(samples[f"{label}, warm cache"])
+            result_line(figure, f"{median:.2f} s median cold cache ({best:.2f} s best), {warm:.2f} s warm cache",
+                        f"<= {goal} s", median <= goal)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

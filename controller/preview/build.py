@@ -252,17 +252,22 @@ class Previewer:
         self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
         self.charts = ChartDownloads(self.credentials, scratch / "charts")
 
-    def _needs_tree(self, side: _Side) -> bool:
+    @staticmethod
+    def _local_repositories(side: _Side) -> list[str]:
+        """The local chart repositories (directories of the tree) that side's unsuspended extensions use."""
         assert side.manifests is not None  # noqa: S101 - loaded first
-        return any(repository_kind(side.manifests.type_of(e).chart.repository) == "local"
-                   for e in side.manifests.extensions.values() if not e.spec.suspend)
+        found = {side.manifests.type_of(e).chart.repository for e in side.manifests.extensions.values()
+                 if not e.spec.suspend}
+        return sorted(r for r in found if repository_kind(r) == "local")
 
     async def _export_if_needed(self, side: _Side, scratch: Path) -> None:
-        if not self._needs_tree(side):
+        """Only the local chart repositories are written, not the whole tree (bench/README.md, P4)."""
+        repositories = self._local_repositories(side)
+        if not repositories:
             return
         dest = scratch / side.name
         await asyncio.to_thread(export_ref, self.request.source, side.ref, cache_dir=self.request.cache_dir,
-                                dest=dest, auth=self.request.auth)
+                                dest=dest, auth=self.request.auth, only=repositories)
         side.root = dest
 
     async def _fetch_catalogs(self, sides: Sequence[_Side]) -> None:

@@ -552,6 +552,24 @@ def test_export_ref_writes_the_tree_and_reports_an_unwritable_destination(
     assert str(not_a_dir) in str(failure.value)
 
 
+def test_export_ref_only_writes_the_directories_asked_for(git_remote: GitRemote, cache: Path, tmp_path: Path) -> None:
+    # A preview exports only its local chart repositories: the other files of the tree are not written.
+    sha = _seed(git_remote)
+    dest = tmp_path / "prod-only"
+    assert export_ref(git_remote.file_url, "main", cache_dir=cache, dest=dest, only=["./clusters/prod/"]) \
+        == f"main@sha1:{sha}"
+    written = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert written == ["clusters/prod/app.yaml", "clusters/prod/notes.txt"]
+
+    missing = tmp_path / "missing"
+    export_ref(git_remote.file_url, "main", cache_dir=cache, dest=missing, only=["charts", "clusters/pro"])
+    assert [p for p in missing.rglob("*") if p.is_file()] == []
+
+    everything = tmp_path / "everything"
+    export_ref(git_remote.file_url, "main", cache_dir=cache, dest=everything, only=["."])
+    assert (everything / "README.md").is_file() and (everything / "clusters/dev/app.yaml").is_file()
+
+
 def test_corrupted_refs_cache_is_recloned_by_the_same_helper(git_remote: GitRemote, cache: Path) -> None:
     sha = _seed(git_remote)
     files_at_ref(git_remote.file_url, "main", path=None, cache_dir=cache)
