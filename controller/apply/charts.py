@@ -23,13 +23,14 @@ from controller.helm import ChartLocator
 from controller.models.manifests import ChartRef
 
 
-def chart_locator(chart: ChartRef, version: str, *, repo_root: Path,
+def chart_locator(chart: ChartRef, version: str, *, repo_root: Path, manifest_root: Path | None = None,
                   chart_versions: Sequence[ChartVersion] = ()) -> ChartLocator:
     """A local repository's archive (refused with a located error when its index URL leaves the
     repository), or a remote chart that ``ChartDownloads`` fetches before helm runs."""
     listed = next((v for v in chart_versions if v.version == version), None)
     if repository_kind(chart.repository) == "local":
-        archive = local_chart_archive(repo_root, chart.repository, listed or ChartVersion(version), chart=chart.name)
+        archive = local_chart_archive(repo_root, chart.repository, listed or ChartVersion(version), chart=chart.name,
+                                      manifest_root=manifest_root)
         return ChartLocator(ref=str(archive), version=version)
     return ChartLocator(ref=chart.name, version=version, repository=chart.repository,
                         urls=listed.urls if listed is not None else (),

@@ -46,6 +46,7 @@ def fetch_versions(
     chart: str,
     *,
     repo_root: Path,
+    manifest_root: Path | None = None,
     credentials: CredentialStore | None = None,
     cache: IndexCache | None = None,
 ) -> list[ChartVersion]:
@@ -60,4 +61,4 @@ def fetch_versions(
         return fetch_http_versions(repository, chart, credentials=credentials, cache=cache)
     if kind == "oci":
         return fetch_oci_versions(repository, chart, credentials=credentials)
-    return fetch_local_index(repo_root, repository, chart)
+    return fetch_local_index(repo_root, repository, chart, manifest_root=manifest_root)

@@ -100,13 +100,16 @@ class CatalogService:
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------ API
-    def lookup(self, repository: str, chart: str, *, repo_root: Path) -> CatalogLookup:
+    def lookup(self, repository: str, chart: str, *, repo_root: Path,
+               manifest_root: Path | None = None) -> CatalogLookup:
         """Never raises ``CatalogError``: fresh (within the TTL, or revalidated), stale (the last good
-        copy + the error), or unavailable (the error). ``repo_root`` locates local repositories."""
+        copy + the error), or unavailable (the error). A local repository is ``manifest_root`` joined
+        with its path, confined to ``repo_root`` (``catalog.local.LOCAL_RULE``)."""
         kind = repository_kind(repository)
         if kind == "local":
             try:
-                return CatalogLookup(tuple(fetch_local_index(repo_root, repository, chart)))
+                found = fetch_local_index(repo_root, repository, chart, manifest_root=manifest_root)
+                return CatalogLookup(tuple(found))
             except CatalogError as exc:
                 return CatalogLookup(error=exc)
         key = (repository, chart)
@@ -124,13 +127,14 @@ class CatalogService:
             self._good[key] = good
         return CatalogLookup(good.versions)
 
-    def versions(self, repository: str, chart: str, *, repo_root: Path) -> list[ChartVersion]:
+    def versions(self, repository: str, chart: str, *, repo_root: Path,
+                 manifest_root: Path | None = None) -> list[ChartVersion]:
         """For one-shot commands: the versions (stale ones too); raises the ``CatalogError`` when
         nothing, not even a stale copy, is available."""
-        return list(self.lookup(repository, chart, repo_root=repo_root).require())
+        return list(self.lookup(repository, chart, repo_root=repo_root, manifest_root=manifest_root).require())
 
     def lookup_many(
-        self, charts: Iterable[tuple[str, str]], *, repo_root: Path
+        self, charts: Iterable[tuple[str, str]], *, repo_root: Path, manifest_root: Path | None = None
     ) -> dict[tuple[str, str], CatalogLookup]:
         """``lookup`` for several ``(repository, chart)`` pairs: repositories side by side, the charts
         of one repository one after another (so its index is fetched once per TTL)."""
@@ -139,7 +143,8 @@ class CatalogService:
             groups.setdefault(repository, []).append(chart)
 
         def one_repository(repository: str) -> dict[tuple[str, str], CatalogLookup]:
-            return {(repository, c): self.lookup(repository, c, repo_root=repo_root) for c in groups[repository]}
+            return {(repository, c): self.lookup(repository, c, repo_root=repo_root, manifest_root=manifest_root)
+                    for c in groups[repository]}
 
         found: dict[tuple[str, str], CatalogLookup] = {}
         if len(groups) <= 1:

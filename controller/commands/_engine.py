@@ -17,7 +17,8 @@ from typing import Any
 from controller.apply import ChartDownloads, Executor
 from controller.catalog import CatalogService
 from controller.commands._cluster import add_cluster_options, cluster_scope
-from controller.commands._credentials import add_credentials_option, repository_credentials
+from controller.commands._credentials import repository_credentials
+from controller.commands._source import add_source_options, git_auth
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
 from controller.helm import HelmClient, HelmRunner, HelmSettings
@@ -26,7 +27,7 @@ from controller.manifests.cache import ParseCache
 from controller.models.manifests import DriftMode
 from controller.observe import NullObserver, ReleaseObserver
 from controller.observe.drift import DriftChecker, DriftSchedule
-from controller.source import GitAuth, open_source
+from controller.source import open_source
 from controller.state import NullStateStore, StateStore
 from controller.status.publisher import NullStatusPublisher, StatusPublisher
 
@@ -42,31 +43,6 @@ def _bool(value: str) -> bool:
 
 def _env_default(name: str, fallback: str | None = None) -> str | None:
     return os.environ.get(name) or fallback
-
-
-def add_source_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("source")
-    group.add_argument("--source", required=True,
-                       help="Git URL (https, ssh, file) or a local directory of manifests")
-    group.add_argument("--branch", default="main", help="branch to follow (default: main)")
-    group.add_argument("--path", default=None, help="subdirectory of the repository holding the manifests")
-    group.add_argument("--cache-dir", type=Path, default=Path(_env_default("EXTCTL_CACHE_DIR",
-                       str(Path.home() / ".cache" / "extctl")) or "."),
-                       help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
-    add_ssh_known_hosts_option(group)
-    add_credentials_option(parser)
-
-
-def add_ssh_known_hosts_option(group: Any) -> None:
-    group.add_argument("--ssh-known-hosts", metavar="FILE", default=None,
-                       help="known_hosts file with the host keys of SSH Git remotes; required for ssh:// and "
-                            "git@host:path sources, no key is trusted on first use (env EXTCTL_SSH_KNOWN_HOSTS; "
-                            "create it with ssh-keyscan HOST and check the fingerprints)")
-
-
-def git_auth(args: Any) -> GitAuth | None:
-    """Git credentials from ``EXTCTL_GIT_*`` plus ``--ssh-known-hosts`` (else ``EXTCTL_SSH_KNOWN_HOSTS``)."""
-    return GitAuth.from_env(os.environ, known_hosts=getattr(args, "ssh_known_hosts", None))
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:

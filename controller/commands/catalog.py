@@ -1,4 +1,4 @@
-"""`extctl catalog versions TYPE --source PATH [--train NAME]`: what a type's chart repository offers.
+"""`extctl catalog versions TYPE [--source URL|DIR] [--path DIR] [--train NAME]`: what a type's chart repository offers.
 
 Owns: the ``catalog`` command group, ``catalog_service`` (the read-only commands' ``CatalogService``,
 with the host-bound repository credentials of ``--repo-credentials``/``EXTCTL_REPO_*``) and
@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from controller.catalog import CatalogService, ChartVersion, load_credentials
 from controller.commands import SUMMARIES
-from controller.commands._credentials import add_credentials_option
+from controller.commands._source import add_source_options, open_snapshot
 from controller.commands.validate import load_or_report
 from controller.errors import PermanentError
+from controller.logs import configure
 from controller.models.manifests import ChartRef, ExtensionType, ManifestSet
 from controller.models.resolution import parse_versions, versions_for_train
+from controller.source import Snapshot
 
 
 def register(subparsers: Any) -> None:
@@ -37,10 +40,9 @@ def register(subparsers: Any) -> None:
         "with the trains that admit it.",
     )
     versions.add_argument("type", metavar="TYPE", help="extension type name, e.g. contoso.monitoring")
-    versions.add_argument("--source", type=Path, default=Path("."), help="source directory (default: .)")
     versions.add_argument("--train", help="only versions this release train admits (case-insensitive)")
     versions.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
-    add_credentials_option(versions)
+    add_source_options(versions, required=False)
     versions.set_defaults(handler=run_versions)
 
 
@@ -50,10 +52,12 @@ def catalog_service(credentials_file: Path | None = None) -> CatalogService:
     return CatalogService(credentials=load_credentials(credentials_file), clock=time.monotonic)
 
 
-def chart_versions(repo_root: Path, chart: ChartRef, credentials_file: Path | None = None) -> list[ChartVersion]:
-    """Every published version of ``chart``: local paths are read from the source tree, http(s)/oci
-    repositories through the catalog service; raises the ``CatalogError`` when the repository fails."""
-    return catalog_service(credentials_file).versions(chart.repository, chart.name, repo_root=repo_root)
+def chart_versions(snapshot: Snapshot, chart: ChartRef, credentials_file: Path | None = None) -> list[ChartVersion]:
+    """Every published version of ``chart``: local paths are read from the source tree (relative to the
+    manifests directory), http(s)/oci repositories through the catalog service; raises the
+    ``CatalogError`` when the repository fails."""
+    return catalog_service(credentials_file).versions(chart.repository, chart.name, repo_root=snapshot.repo_root,
+                                                      manifest_root=snapshot.root)
 
 
 def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
@@ -65,12 +69,13 @@ def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
 
 
 def run_versions(args: argparse.Namespace) -> int:
-    source: Path = args.source
-    manifests = load_or_report(source, args.output, extensionType=args.type, versions=[])
+    configure("auto", "warning", stream=sys.stderr)  # a Git source's log lines must not reach the JSON on stdout
+    snapshot = open_snapshot(args)
+    manifests = load_or_report(snapshot.root, args.output, extensionType=args.type, versions=[])
     if manifests is None:
         return 1
     extension_type = find_type(manifests, args.type)
-    published = chart_versions(source, extension_type.chart, args.repo_credentials)
+    published = chart_versions(snapshot, extension_type.chart, args.repo_credentials)
     details = {chart_version.version: chart_version for chart_version in published}
     tags = [chart_version.version for chart_version in published]
     if args.train is not None:

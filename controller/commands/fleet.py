@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
-from controller.commands._engine import _env_default, add_log_options, add_source_options, git_auth
+from controller.commands._engine import _env_default, add_log_options
+from controller.commands._source import add_source_options, open_snapshot
 from controller.commands.resolve import lookup_charts
 from controller.engine.fleet import ANNOTATION_CLUSTER
 from controller.errors import ExtctlError
@@ -35,7 +36,6 @@ from controller.models.extension_object import LiveObject, spec_mirror
 from controller.models.fleet import cluster_view
 from controller.models.manifests import ManifestSet
 from controller.models.placement import ClusterIdentity, format_labels
-from controller.source import open_source
 
 READERS = 8
 
@@ -124,9 +124,10 @@ def read_target(target: Target, instance: str) -> Target:
     return target
 
 
-def versions_of(root: Path, manifests: ManifestSet, credentials: Path | None) -> dict[str, list[str] | None]:
+def versions_of(root: Path, manifest_root: Path, manifests: ManifestSet,
+                credentials: Path | None) -> dict[str, list[str] | None]:
     """Chart versions per ExtensionType (None: the repository could not be read)."""
-    lookups = lookup_charts(root, manifests, credentials)
+    lookups = lookup_charts(root, manifest_root, manifests, credentials)
     versions: dict[str, list[str] | None] = {}
     for name, extension_type in manifests.types.items():
         found = lookups.get(extension_type.chart)
@@ -168,8 +169,7 @@ def column(manifests: ManifestSet, name: str, target: Target | None,
 
 def run_status(args: argparse.Namespace) -> int:
     configure(args.log_format, args.log_level, stream=sys.stderr)
-    snapshot = open_source(args.source, branch=args.branch, path=args.path, cache_dir=args.cache_dir,
-                           auth=git_auth(args)).fetch()
+    snapshot = open_snapshot(args, digest=True)
     manifests = ParseCache(Path(args.cache_dir) / "manifests").load(snapshot.root)
     if not manifests.clusters:
         raise ExtctlError(f"{snapshot.revision} has no inventory: add a kind: Cluster manifest per cluster "
@@ -177,7 +177,7 @@ def run_status(args: argparse.Namespace) -> int:
     targets = targets_of(args)
     with ThreadPoolExecutor(max_workers=READERS) as pool:
         read = list(pool.map(lambda t: read_target(t, args.instance), targets))
-    versions = versions_of(snapshot.repo_root, manifests, args.repo_credentials)
+    versions = versions_of(snapshot.repo_root, snapshot.root, manifests, args.repo_credentials)
     if read:
         columns = [column(manifests, t.name or t.label, t, versions) for t in read]
     else:

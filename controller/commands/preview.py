@@ -20,14 +20,8 @@ from typing import Any
 
 from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option, repository_credentials
-from controller.commands._engine import (
-    _env_default,
-    add_engine_options,
-    add_log_options,
-    add_ssh_known_hosts_option,
-    build_engine,
-    git_auth,
-)
+from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_engine
+from controller.commands._source import add_ssh_known_hosts_option, git_auth
 from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
 from controller.helm import HelmClient, HelmRunner, HelmSettings

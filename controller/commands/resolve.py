@@ -1,4 +1,4 @@
-"""`extctl resolve --source PATH`: the chart version each extension would get, and why.
+"""`extctl resolve [--source URL|DIR] [--path DIR]`: the chart version each extension would get, and why.
 
 Owns: presenting ``resolve_version`` results for every extension of a source (as a first install
 would get them, or as an upgrade from ``--installed NAME=VERSION``), in text or JSON. One
@@ -19,7 +19,7 @@ from typing import Any
 
 from controller.catalog import CatalogLookup
 from controller.commands import SUMMARIES
-from controller.commands._credentials import add_credentials_option
+from controller.commands._source import add_source_options, open_snapshot, source_label
 from controller.commands.catalog import catalog_service
 from controller.commands.validate import load_or_report
 from controller.errors import ExtctlError
@@ -28,6 +28,7 @@ from controller.models.fleet import inventory_view
 from controller.models.manifests import ChartRef, Extension, ManifestSet
 from controller.models.placement import format_labels
 from controller.models.resolution import Resolution, resolve_version
+from controller.source import Snapshot
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def register(subparsers: Any) -> None:
         description="Resolve every extension's target chart version from its release train, as a first "
         "install would get it (or as an upgrade from --installed versions), and explain each choice.",
     )
-    parser.add_argument("--source", type=Path, default=Path("."), help="source directory (default: .)")
+    add_source_options(parser, required=False)
     parser.add_argument(
         "--installed",
         action="append",
@@ -57,7 +58,6 @@ def register(subparsers: Any) -> None:
                         help="resolve as the inventory's cluster NAME (kind: Cluster in Git) sees the extensions: "
                              "only those placed there, with its overrides")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
-    add_credentials_option(parser)
     parser.set_defaults(handler=run)
 
 
@@ -73,22 +73,23 @@ def parse_installed(pairs: list[str], manifests: ManifestSet) -> dict[str, str]:
     return installed
 
 
-def lookup_charts(source: Path, manifests: ManifestSet,
+def lookup_charts(repo_root: Path, manifest_root: Path, manifests: ManifestSet,
                   credentials_file: Path | None = None) -> dict[ChartRef, CatalogLookup | ExtctlError]:
-    """The catalog lookup of every chart an extension uses (each repository read once); when the
-    repository credentials cannot even be read, that error stands for every chart."""
+    """The catalog lookup of every chart an extension uses (each repository read once; local ones
+    relative to ``manifest_root``); when the repository credentials cannot even be read, that error
+    stands for every chart."""
     charts = {manifests.type_of(extension).chart for extension in manifests.extensions.values()}
     try:
         found = catalog_service(credentials_file).lookup_many(((c.repository, c.name) for c in charts),
-                                                              repo_root=source)
+                                                              repo_root=repo_root, manifest_root=manifest_root)
     except ExtctlError as exc:
         return dict.fromkeys(charts, exc)
     return {chart: found[(chart.repository, chart.name)] for chart in charts}
 
 
-def resolve_all(source: Path, manifests: ManifestSet, installed: dict[str, str],
+def resolve_all(snapshot: Snapshot, manifests: ManifestSet, installed: dict[str, str],
                 credentials_file: Path | None = None) -> list[ExtensionResolution]:
-    lookups = lookup_charts(source, manifests, credentials_file)
+    lookups = lookup_charts(snapshot.repo_root, snapshot.root, manifests, credentials_file)
     results = []
     for extension in manifests.extensions.values():
         extension_type = manifests.type_of(extension)
@@ -134,8 +135,9 @@ def as_json(result: ExtensionResolution) -> dict[str, object]:
 
 def run(args: argparse.Namespace) -> int:
     configure("auto", "warning", stream=sys.stderr)  # the catalog's debug lines must not reach the JSON on stdout
-    source: Path = args.source
-    manifests = load_or_report(source, args.output, source=str(source), extensions=[])
+    source = source_label(args)
+    snapshot = open_snapshot(args)
+    manifests = load_or_report(snapshot.root, args.output, source=source, extensions=[])
     if manifests is None:
         return 1
     overrides: dict[str, tuple[str, ...]] = {}
@@ -150,10 +152,10 @@ def run(args: argparse.Namespace) -> int:
         labels = dict(view.identity.labels) if view.identity is not None else {}
         cluster = {"name": args.cluster, "labels": labels, "notPlaced": list(view.not_placed)}
         cluster_labels = format_labels(labels)
-    results = resolve_all(source, manifests, parse_installed(args.installed, manifests), args.repo_credentials)
+    results = resolve_all(snapshot, manifests, parse_installed(args.installed, manifests), args.repo_credentials)
     failed = [result for result in results if result.error is not None]
     if args.output == "json":
-        document = {"source": str(source), **({"cluster": cluster} if cluster else {}),
+        document = {"source": source, **({"cluster": cluster} if cluster else {}),
                     "extensions": [{**as_json(r), **({"overrides": list(overrides[r.extension.name])}
                                                      if r.extension.name in overrides else {})} for r in results]}
         print(json.dumps(document, indent=2))

@@ -1,4 +1,5 @@
-"""`extctl validate [PATH]`: check every manifest under PATH against the schemas and semantic rules.
+"""`extctl validate [PATH | --source URL|DIR [--path DIR]]`: check every manifest against the schemas and
+semantic rules. ``validate PATH`` is the shorthand of ``validate --source PATH``.
 
 Owns: presenting validation results (located errors on stderr in text mode, or one JSON document)
 and the exit code (0 valid, 1 invalid). Must not: contain validation logic (``controller.manifests``).
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
-from controller.errors import ManifestError, ValidationIssue
+from controller.commands._source import add_source_options, default_cache_dir, open_snapshot, source_label
+from controller.errors import ExtctlError, ManifestError, ValidationIssue
+from controller.logs import configure
 from controller.manifests.cache import ParseCache
 from controller.models.manifests import ManifestSet
 
@@ -26,7 +28,9 @@ def register(subparsers: Any) -> None:
         description="Validate every Extension and ExtensionType under PATH (schema and semantic checks). "
         "Exit status 0 when valid, 1 when not.",
     )
-    parser.add_argument("path", nargs="?", type=Path, default=Path("."), help="source directory (default: .)")
+    parser.add_argument("directory", nargs="?", metavar="PATH", default=None,
+                        help="a local directory of manifests: shorthand for --source PATH")
+    add_source_options(parser, required=False, credentials=False)
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     parser.set_defaults(handler=run)
 
@@ -48,9 +52,16 @@ def print_manifest_errors_json(exc: ManifestError, **extra: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root: Path = args.path
+    if args.directory is not None:
+        if args.source != ".":
+            raise ExtctlError(f"validate takes PATH or --source, not both (got {args.directory!r} and --source "
+                              f"{args.source!r})", reason="UsageError", hint="PATH is the shorthand of --source PATH")
+        args.source = args.directory
+    configure("auto", "warning", stream=sys.stderr)  # a Git source's log lines must not reach the JSON on stdout
+    root = source_label(args)
+    snapshot = open_snapshot(args)
     try:
-        manifests = load_cached(root)
+        manifests = load_cached(snapshot.root)
     except ManifestError as exc:
         if args.output == "json":
             print_manifest_errors_json(exc, valid=False)
@@ -86,8 +97,7 @@ def run(args: argparse.Namespace) -> int:
 def load_cached(root: Path) -> ManifestSet:
     """``load_directory(root)`` through extctl's parse cache (``$EXTCTL_CACHE_DIR`` or ``~/.cache/extctl``,
     ``manifests/``): files that validated before, unchanged, are not parsed again (bench/README.md, P6)."""
-    cache_dir = Path(os.environ.get("EXTCTL_CACHE_DIR") or Path.home() / ".cache" / "extctl")
-    return ParseCache(cache_dir / "manifests").load(root)
+    return ParseCache(default_cache_dir() / "manifests").load(root)
 
 
 def load_or_report(directory: Path, output: str, **empty_json: object) -> ManifestSet | None:

@@ -107,7 +107,7 @@ class PassResult:
 
 
 class Catalog(Protocol):
-    def lookup(self, repository: str, chart: str, *, repo_root: Path) -> Any: ...
+    def lookup(self, repository: str, chart: str, *, repo_root: Path, manifest_root: Path | None = None) -> Any: ...
 
 
 class Protected(Protocol):
@@ -346,7 +346,8 @@ class Engine:
         for type_name in sorted(needed):
             chart = current.manifests.types[type_name].chart
             found = await asyncio.to_thread(self.parts.catalog.lookup, chart.repository, chart.name,
-                                            repo_root=current.snapshot.repo_root)
+                                            repo_root=current.snapshot.repo_root,
+                                            manifest_root=current.snapshot.root)
             repository = sanitize_url(chart.repository)
             if found.error is not None and found.stale_age_s is not None:
                 log.warning("catalog.stale", extension_type=type_name, repository=repository,
@@ -403,6 +404,7 @@ class Engine:
             assert desired is not None  # noqa: S101 - checked above
             chart = chart_locator(
                 desired.chart, desired.version, repo_root=current.snapshot.repo_root,
+                manifest_root=current.snapshot.root,
                 chart_versions=current.chart_versions.get((desired.chart.repository, desired.chart.name), ()))
             return ReleaseRequest(name=desired.release_name, namespace=desired.namespace, chart=chart,
                                   values=desired.values,

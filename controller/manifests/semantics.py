@@ -229,8 +229,8 @@ class SemanticChecker:
                 self._report(
                     document,
                     ["spec", "chart", "repository"],
-                    f"local chart repository {repository!r} must be a path inside the repository root "
-                    "(relative, without '..'), or an https://, http:// or oci:// URL",
+                    f"local chart repository {repository!r} must be a path relative to the manifests directory "
+                    "(--source joined with --path), without '..', or an https://, http:// or oci:// URL",
                 )
         elif has_userinfo(repository):
             self._report(

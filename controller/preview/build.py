@@ -53,6 +53,7 @@ from controller.preview.render import ResourceDiff, changed_setting_paths, diff_
 from controller.preview.trust import preview_credentials
 from controller.preview.views import Identify, describe, scope_sides, with_override_notes
 from controller.source import GitAuth, export_ref, files_at_ref
+from controller.source.local import resolve_subpath
 from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
 
@@ -85,7 +86,8 @@ class _Side:
     ref: str
     revision: str | None = None
     manifests: ManifestSet | None = None
-    root: Path | None = None
+    root: Path | None = None  # the exported tree (repository root)
+    manifest_root: Path | None = None  # ``root`` joined with --path: local chart repositories are relative to it
     versions: dict[str, list[ChartVersion]] = field(default_factory=dict)
     catalog_errors: dict[str, str] = field(default_factory=dict)
     state: DesiredState | None = None
@@ -269,6 +271,7 @@ class Previewer:
         await asyncio.to_thread(export_ref, self.request.source, side.ref, cache_dir=self.request.cache_dir,
                                 dest=dest, auth=self.request.auth, only=repositories)
         side.root = dest
+        side.manifest_root = resolve_subpath(dest, self.request.path)
 
     async def _fetch_catalogs(self, sides: Sequence[_Side]) -> None:
         """Versions per ExtensionType through the catalog service: remote repositories are looked up
@@ -284,7 +287,8 @@ class Previewer:
         for side, type_name, chart in wanted:
             key = (chart.repository, chart.name)
             lookup = found[key] if key in remote else await asyncio.to_thread(
-                self.catalog.lookup, chart.repository, chart.name, repo_root=side.root or Path("."))
+                self.catalog.lookup, chart.repository, chart.name, repo_root=side.root or Path("."),
+                manifest_root=side.manifest_root)
             if lookup.available:
                 side.versions[type_name] = list(lookup.versions)
             else:
@@ -375,7 +379,7 @@ class Previewer:
             return None
         chart, version, values, side = what
         try:
-            locator = chart_locator(chart, version, repo_root=side.root or Path("."),
+            locator = chart_locator(chart, version, repo_root=side.root or Path("."), manifest_root=side.manifest_root,
                                     chart_versions=side.chart_versions(chart))
             if self.charts is not None:
                 locator = await self.charts(locator)

@@ -23,19 +23,32 @@ import os
 # would take down every extctl command; "quiet" defers that to the first git call (GitCommandNotFound).
 os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
-# First, so that gitpython is imported (and every git process started) with the allow-listed environment.
-from controller.source import gitenv  # noqa: F401, I001
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from controller.source.auth import GitAuth
-from controller.source.export import export_ref
-from controller.source.gitcache import FETCH_TIMEOUT
-from controller.source.gitrefs import files_at_ref
-from controller.source.gitrepo import GitSource
 from controller.source.local import LocalSource, awatch_local, directory_digest, watch_local
 from controller.source.locations import is_git_url, local_directory
 from controller.source.snapshot import Snapshot, Source
+
+if TYPE_CHECKING:
+    from controller.source.export import export_ref
+    from controller.source.gitrefs import files_at_ref
+    from controller.source.gitrepo import GitSource
+
+# The Git half is imported on first use (PEP 562): a command that reads a local directory never loads
+# gitpython (0.1 s). Every module that imports gitpython imports ``gitenv`` first.
+_LAZY = {"FETCH_TIMEOUT": "gitcache", "GitSource": "gitrepo", "export_ref": "export", "files_at_ref": "gitrefs"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415 - only on first use of the Git half
+
+        importlib.import_module("controller.source.gitenv")
+        return getattr(importlib.import_module(f"controller.source.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "GitAuth",
@@ -60,7 +73,7 @@ def open_source(
     path: str | None = None,
     cache_dir: Path,
     auth: GitAuth | None = None,
-    fetch_timeout: float = FETCH_TIMEOUT,
+    fetch_timeout: float | None = None,
 ) -> Source:
     """A ``GitSource`` for a URL (https, http, ssh, ``git@host:path``, file://), else a ``LocalSource``.
 
@@ -69,7 +82,9 @@ def open_source(
     An argument that is neither a URL nor a directory raises ``SourceInvalid``.
     """
     if is_git_url(location):
-        return GitSource(
-            location, branch=branch, path=path, cache_dir=cache_dir, auth=auth, fetch_timeout=fetch_timeout
-        )
+        from controller.source.gitcache import FETCH_TIMEOUT  # noqa: PLC0415 - gitpython only for a Git source
+        from controller.source.gitrepo import GitSource  # noqa: PLC0415 - same
+
+        return GitSource(location, branch=branch, path=path, cache_dir=cache_dir, auth=auth,
+                         fetch_timeout=FETCH_TIMEOUT if fetch_timeout is None else fetch_timeout)
     return LocalSource(local_directory(location), path=path)

@@ -25,6 +25,11 @@ An SSH remote without a known_hosts file is refused when the cache is created, b
 
 from __future__ import annotations
 
+# Before gitpython: every git child it starts gets the allow-listed environment (gitenv's docstring).
+from controller.source import gitenv  # noqa: F401
+
+# isort: split
+
 import contextlib
 import errno
 import fcntl

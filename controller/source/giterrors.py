@@ -11,6 +11,11 @@ display URL and a ``detail`` they already scrubbed (``controller.source.location
 
 from __future__ import annotations
 
+# Before gitpython: every git child it starts gets the allow-listed environment (gitenv's docstring).
+from controller.source import gitenv  # noqa: F401
+
+# isort: split
+
 import re
 
 from git.exc import GitCommandError

@@ -11,6 +11,11 @@ branch ``GitSource`` follows, or run git in the cache outside ``GitCache.use``.
 
 from __future__ import annotations
 
+# Before gitpython: every git child it starts gets the allow-listed environment (gitenv's docstring).
+from controller.source import gitenv  # noqa: F401
+
+# isort: split
+
 import hashlib
 import io
 import stat

@@ -12,6 +12,11 @@ succeeded.
 
 from __future__ import annotations
 
+# Before gitpython: every git child it starts gets the allow-listed environment (gitenv's docstring).
+from controller.source import gitenv  # noqa: F401
+
+# isort: split
+
 from pathlib import Path
 
 import git

@@ -86,7 +86,9 @@ class LocalSource:
         suffix = f" (path {self.path})" if self.path else ""
         return f"directory {self.directory}{suffix}"
 
-    def fetch(self) -> Snapshot:
+    def fetch(self, *, digest: bool = True) -> Snapshot:
+        """``digest=False``: the same checks, without hashing the tree (revision ``local``), for commands
+        that only read the manifests once."""
         try:
             if not self.directory.is_dir():
                 raise SourcePathNotFound(
@@ -99,13 +101,13 @@ class LocalSource:
                     f"--path {self.path!r} is not a directory under {self.directory}",
                     hint="check --path against the directory layout",
                 )
-            digest = directory_digest(self.directory, root)
+            revision = f"local@sha256:{directory_digest(self.directory, root)}" if digest else "local"
         except OSError as exc:  # e.g. a manifest extctl's user may not read
             raise SourceError(
                 f"cannot read {exc.filename or self.directory}: {exc.strerror}",
                 hint="check that extctl's user can read the source directory",
             ) from exc
-        return Snapshot(revision=f"local@sha256:{digest}", root=root, repo_root=self.directory, commit=None)
+        return Snapshot(revision=revision, root=root, repo_root=self.directory, commit=None)
 
 
 class ManifestFilter(watchfiles.DefaultFilter):

@@ -217,8 +217,9 @@ def test_resolve_reports_a_missing_local_repository(sample_copy: Path) -> None:
     assert result.returncode == 1
     errors = {e["error"] for e in json.loads(result.stdout)["extensions"]}
     assert errors == {
-        "local chart repository 'charts' has no index.yaml "
-        "(hint: run 'helm repo index charts' and commit the result)"
+        "local chart repository 'charts' has no index.yaml: looked for charts/index.yaml (a local chart repository "
+        "path is relative to the manifests directory (--source joined with --path), without '..'; manifests "
+        "directory: .) (hint: fix spec.chart.repository, or run 'helm repo index charts' and commit the result)"
     }
 
 

@@ -42,7 +42,7 @@ class BuggySource(DirectorySource):
 
 
 class BuggyCatalog:
-    def lookup(self, repository: str, chart: str, *, repo_root: Path) -> Any:
+    def lookup(self, repository: str, chart: str, *, repo_root: Path, manifest_root: Path | None = None) -> Any:
         raise ZeroDivisionError("a bug in the catalog")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -102,8 +103,29 @@ def test_missing_local_repository_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(LocalRepositoryMissing) as raised:
         fetch_local_index(tmp_path, "charts", "demo")
     assert str(raised.value) == (
-        "local chart repository 'charts' has no index.yaml (hint: run 'helm repo index charts' and commit the result)"
+        "local chart repository 'charts' has no index.yaml: looked for charts/index.yaml (a local chart repository "
+        "path is relative to the manifests directory (--source joined with --path), without '..'; manifests "
+        "directory: .) (hint: fix spec.chart.repository, or run 'helm repo index charts' and commit the result)"
     )
+
+
+def test_a_local_repository_is_relative_to_the_manifests_directory(tmp_path: Path) -> None:
+    """--path clusters/prod: 'charts' is clusters/prod/charts, not the source root's charts; the error says
+    where it looked and the rule; a symlink out of the source root is refused."""
+    manifests = tmp_path / "src" / "clusters" / "prod"
+    manifests.mkdir(parents=True)
+    shutil.copytree(SAMPLE_REPO / "charts", tmp_path / "src" / "charts")
+    with pytest.raises(LocalRepositoryMissing) as raised:
+        fetch_local_index(tmp_path / "src", "charts", "contoso-certs", manifest_root=manifests)
+    assert "looked for clusters/prod/charts/index.yaml" in str(raised.value)
+    assert "relative to the manifests directory (--source joined with --path), without '..'" in str(raised.value)
+    assert "manifests directory: clusters/prod" in str(raised.value)
+    shutil.copytree(SAMPLE_REPO / "charts", manifests / "charts")
+    found = fetch_local_index(tmp_path / "src", "charts", "contoso-certs", manifest_root=manifests)
+    assert {v.version for v in found} == {"1.0.0", "1.1.0", "1.2.0-beta.1"}
+    (manifests / "outside").symlink_to(tmp_path)
+    with pytest.raises(LocalRepositoryMissing, match="points outside the source root"):
+        fetch_local_index(tmp_path / "src", "outside", "contoso-certs", manifest_root=manifests)
 
 
 def test_local_repository_cannot_leave_the_source_root(tmp_path: Path) -> None:

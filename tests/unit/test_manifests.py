@@ -222,8 +222,9 @@ MISTAKES = [
         f"{TY}:9:30: error: spec.supportedScopes[1]: expected 'cluster' or 'namespace'",)),
     Mistake("repository-outside-root", TY, "    repository: charts\n    name: contoso-monitoring",
             "    repository: ../charts\n    name: contoso-monitoring", (
-                f"{TY}:7:17: error: spec.chart.repository: local chart repository '../charts' must be a path inside "
-                "the repository root (relative, without '..'), or an https://, http:// or oci:// URL",)),
+                f"{TY}:7:17: error: spec.chart.repository: local chart repository '../charts' must be a path relative "
+                "to the manifests directory (--source joined with --path), without '..', or an https://, http:// or "
+                "oci:// URL",)),
 ]
 
 
