@@ -249,7 +249,8 @@ class Controller:
         self.log = log
         self.handle = log.open("w")
         argv = [sys.executable, "-m", "controller", "run", "--source", str(repo), "--log-format", "json",
-                "--interval", interval, "--concurrency", str(concurrency), *EXTCTL_FLAGS, *extra]
+                "--interval", interval, "--min-interval", "1s",
+                "--concurrency", str(concurrency), *EXTCTL_FLAGS, *extra]
         self.process = subprocess.Popen(argv, env=env, stdout=self.handle, stderr=subprocess.STDOUT, cwd=str(ROOT),
                                         start_new_session=True)
         self.seen = 0

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from controller import __version__
-from controller.commands import SUMMARIES
+from controller.commands import EXAMPLES, SUMMARIES
 from controller.errors import ExtctlError
 from controller.logs import scrub_text
 
@@ -53,10 +53,25 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for name, summary in SUMMARIES.items():
         if name == chosen:
             importlib.import_module(f"controller.commands.{name}").register(subparsers)
+            _document(subparsers.choices[name], name, summary)
         else:
             subparsers.add_parser(name, help=summary, description=summary)
     _remember_parsers(parser)
     return parser
+
+
+def _document(parser: argparse.ArgumentParser, name: str, summary: str) -> None:
+    """A description (the summary, where the command gives none) and the examples of ``EXAMPLES`` as the
+    epilog of the command and of each of its subcommands."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.description = parser.description or summary
+    children = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]  # no public walk
+    for action in children:
+        for child_name, child in dict(action.choices).items():
+            _document(child, f"{name} {child_name}", summary)
+    examples = EXAMPLES.get(name) or "\n".join(EXAMPLES[key] for key in EXAMPLES if key.startswith(f"{name} "))
+    if examples:
+        parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples.splitlines())
 
 
 def _command_in(argv: Sequence[str]) -> str | None:

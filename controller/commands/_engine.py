@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from controller.apply import ChartDownloads, Executor
 from controller.catalog import CatalogService
 from controller.commands._cluster import add_cluster_options, cluster_scope
 from controller.commands._credentials import repository_credentials
+from controller.commands._flags import duration, fraction, integer
 from controller.commands._source import add_source_options, git_auth
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
@@ -48,38 +48,38 @@ def _env_default(name: str, fallback: str | None = None) -> str | None:
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     add_source_options(parser)
     group = parser.add_argument_group("cluster and helm")
-    group.add_argument("--kube-context", default=None, help="kubeconfig context (default: current context)")
+    add_kube_options(group)
     group.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
                        help="name of this extctl instance; it only ever changes releases labelled with it, so "
                             "several instances (one per Git source) can share a cluster (env EXTCTL_INSTANCE)")
     add_cluster_options(parser)
-    group.add_argument("--concurrency", type=int, default=4, help="helm actions run at once (default: 4)")
-    group.add_argument("--helm-timeout", type=float, default=300.0,
-                       help="seconds per helm action (passed as --timeout; the process gets a hard deadline "
-                            "a little later)")
+    group.add_argument("--concurrency", type=integer(1), default=4, help="helm actions run at once (default: 4)")
+    group.add_argument("--helm-timeout", type=duration, default=300.0, metavar="DURATION",
+                       help="time per helm action, e.g. 5m or 300 (default 5m; passed as --timeout, the process gets "
+                            "a hard deadline a little later)")
     group.add_argument("--helm-server-side", type=_bool, default=None,
                        help="true|false: helm's --server-side apply mode (env EXTCTL_HELM_SERVER_SIDE)")
     group.add_argument("--helm-openapi-validation", type=_bool, default=None,
                        help="true|false: validate rendered manifests against the server's OpenAPI "
                             "(env EXTCTL_HELM_OPENAPI_VALIDATION)")
     safety = parser.add_argument_group("safety and remediation")
-    safety.add_argument("--remediation-retries", type=int, default=3,
+    safety.add_argument("--remediation-retries", type=integer(0), default=3,
                         help="retries after a failed install/upgrade, with exponential backoff (default 3; "
                              "spec.remediation.retries overrides per extension)")
-    safety.add_argument("--remediation-backoff", type=parse_duration, default=10.0,
+    safety.add_argument("--remediation-backoff", type=duration, default=10.0,
                         help="first retry delay after a failure; doubles per failure, capped at 10m (default 10s)")
-    safety.add_argument("--pending-timeout", type=parse_duration, default=48 * 3600.0,
+    safety.add_argument("--pending-timeout", type=duration, default=48 * 3600.0,
                         help="how long an extension may wait for a missing protected-settings Secret before it "
                              "is Failed (default 48h, as in Arc)")
-    safety.add_argument("--max-prune", type=_fraction, default=0.5,
+    safety.add_argument("--max-prune", type=fraction, default=0.5,
                         help="refuse a revision that would uninstall more than this share of the managed releases "
                              "(default 50%%; a revision with no extensions is always refused)")
     safety.add_argument("--allow-mass-prune", action="store_true",
                         help="accept a revision that trips the prune guard (or commit .extctl/allow-mass-prune)")
-    group.add_argument("--catalog-ttl", type=parse_duration, default=300.0,
+    group.add_argument("--catalog-ttl", type=duration, default=300.0,
                        help="how long a fetched chart repository index is used before it is checked again "
                             "(default 5m; a repository that is down then falls back to the last index)")
-    safety.add_argument("--lock-timeout", type=parse_duration, default=None,
+    safety.add_argument("--lock-timeout", type=duration, default=None,
                         help="a release left pending-* longer than this by a dead helm process is recovered "
                              "(default: --helm-timeout)")
     add_health_options(parser)
@@ -98,33 +98,22 @@ def add_health_options(parser: argparse.ArgumentParser) -> None:
                         help="compare each release's objects with the cluster: enabled corrects drift with an "
                              "upgrade, warn reports it, disabled does not look; spec.driftDetection.mode "
                              "overrides it (env EXTCTL_DRIFT_DETECTION, default warn)")
-    health.add_argument("--drift-interval", type=parse_duration, default="10m",
+    health.add_argument("--drift-interval", type=duration, default="10m",
                         help="how often each release's objects are compared with the cluster (remembered across "
                              "processes; 0: every pass; default 10m)")
-    health.add_argument("--drift-batch", type=int, default=100,
+    health.add_argument("--drift-batch", type=integer(0), default=100,
                         help="releases compared per pass at most, the most overdue first (0: no limit; default 100)")
     health.add_argument("--take-ownership", action="store_true",
                         help="adopt existing Helm releases that no extctl instance owns, for every extension of "
                              "this run (as spec.takeOwnership: true): an upgrade with helm --take-ownership")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``5m``, ``1h``, ``500ms`` → seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"expected a duration like 60s, 5m or 48h, got {text!r}")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def _fraction(text: str) -> float:
-    value = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1 (or 0%%..100%%), got {text!r}")
-    return value
+def add_kube_options(group: Any) -> None:
+    """``--kubeconfig`` and ``--kube-context``: which cluster, as kubectl and helm take them."""
+    group.add_argument("--kubeconfig", default=None, metavar="FILE",
+                       help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config; in a pod, the in-cluster "
+                            "config)")
+    group.add_argument("--kube-context", default=None, help="kubeconfig context (default: current context)")
 
 
 def add_log_options(parser: argparse.ArgumentParser) -> None:
@@ -143,11 +132,12 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
                          auth=git_auth(args))
     helm_settings = HelmSettings.from_env(
         timeout_s=args.helm_timeout, server_side=args.helm_server_side,
-        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context)
+        openapi_validation=args.helm_openapi_validation, kube_context=args.kube_context,
+        kubeconfig=args.kubeconfig)
     credentials = repository_credentials(args)
     settings = ReconcileSettings(
-        concurrency=max(1, args.concurrency), offline=mode == "offline", instance=args.instance,
-        remediation_retries=max(0, args.remediation_retries), backoff_base_s=args.remediation_backoff,
+        concurrency=args.concurrency, offline=mode == "offline", instance=args.instance,
+        remediation_retries=args.remediation_retries, backoff_base_s=args.remediation_backoff,
         pending_timeout_s=args.pending_timeout, max_prune=args.max_prune, allow_mass_prune=args.allow_mass_prune,
         lock_timeout_s=args.lock_timeout if args.lock_timeout is not None else args.helm_timeout,
         reset=tuple(getattr(args, "reset", None) or ()), drift_mode=DriftMode(args.drift_detection),
@@ -162,7 +152,7 @@ def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:
     from controller.cluster.extensions import ExtensionObjects  # noqa: PLC0415 - same
     from controller.cluster.live import LiveObjects  # noqa: PLC0415 - same
 
-    cluster = KubeCluster(kube_context=args.kube_context)
+    cluster = KubeCluster(kube_context=args.kube_context, kubeconfig=args.kubeconfig)
     cluster.check_config()
     # Remote charts are downloaded by extctl (host-bound credentials, digest-verified) into the chart cache;
     # helm only ever gets a local archive.

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from controller.commands._engine import parse_duration
+from controller.commands._flags import duration
 from controller.errors import ExtctlError
 from controller.http.health import Health, Verdict
 from controller.leader import LeaderElector, default_identity, lease_name
@@ -35,16 +35,16 @@ def add_ha_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--leader-election-namespace", default=os.environ.get("EXTCTL_LEADER_ELECTION_NAMESPACE")
                        or "extctl-system", metavar="NAMESPACE",
                        help="namespace of the Lease (default extctl-system; env EXTCTL_LEADER_ELECTION_NAMESPACE)")
-    group.add_argument("--leader-election-lease-duration", type=parse_duration, default=15.0, metavar="DURATION",
+    group.add_argument("--leader-election-lease-duration", type=duration, default=15.0, metavar="DURATION",
                        help="how long followers wait after the leader's last renewal before taking over (default 15s)")
-    group.add_argument("--leader-election-renew-deadline", type=parse_duration, default=10.0, metavar="DURATION",
+    group.add_argument("--leader-election-renew-deadline", type=duration, default=10.0, metavar="DURATION",
                        help="how long the leader keeps trying to renew before it steps down (default 10s)")
-    group.add_argument("--leader-election-retry-period", type=parse_duration, default=2.0, metavar="DURATION",
+    group.add_argument("--leader-election-retry-period", type=duration, default=2.0, metavar="DURATION",
                        help="time between renewals, and between a follower's attempts (default 2s)")
     group.add_argument("--webhook-secret-file", default=None, metavar="FILE",
                        help="enables POST /hooks/github, /hooks/gitlab and /hooks/generic on --http-addr, "
                             "authenticated with the secret in FILE (env EXTCTL_WEBHOOK_SECRET_FILE)")
-    group.add_argument("--trigger-quiet", type=parse_duration, default=DEFAULT_QUIET_S, metavar="DURATION",
+    group.add_argument("--trigger-quiet", type=duration, default=DEFAULT_QUIET_S, metavar="DURATION",
                        help="a webhook or file change starts a pass once no other came for this long (at most 1s "
                             "after the first), so a burst gives one pass (default 100ms)")
 
@@ -65,7 +65,7 @@ def build_elector(args: Any, *, on_acquired: Callable[[], None], on_lost: Callab
     from controller.cluster.lease import LeaseApi  # noqa: PLC0415 - same
 
     chosen = timings(args)
-    cluster = KubeCluster(kube_context=args.kube_context)
+    cluster = KubeCluster(kube_context=args.kube_context, kubeconfig=args.kubeconfig)
     cluster.check_config()
     # A request never outlasts a retry period: a hung API server must not hold up the renew deadline.
     api = LeaseApi(cluster, args.leader_election_namespace, lease_name(args.instance),

@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--offline", action="store_true", help="plan against an empty cluster (no cluster access)")
     parser.add_argument("--cluster", metavar="NAME", default=None,
                         help="plan as the inventory's cluster NAME (kind: Cluster in Git) would: its placements and "
-                             "overrides; offline unless --kube-context is given")
+                             "overrides; offline unless --kube-context or --kubeconfig is given")
     parser.add_argument("--output", "-o", choices=["text", "json"], default="text")
     parser.set_defaults(handler=run)
 
@@ -105,7 +105,7 @@ def render_text(result: PassResult, view: ClusterView | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    offline = args.offline or (args.cluster is not None and args.kube_context is None)
+    offline = args.offline or (args.cluster is not None and args.kube_context is None and args.kubeconfig is None)
     engine = build_engine(args, mode="offline" if offline else "plan", log_stream=sys.stderr)
     result = asyncio.run(engine.run_pass())
     view = engine.parts.scope.view

@@ -20,7 +20,14 @@ from typing import Any
 
 from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option, repository_credentials
-from controller.commands._engine import _env_default, add_engine_options, add_log_options, build_engine
+from controller.commands._engine import (
+    _env_default,
+    add_engine_options,
+    add_kube_options,
+    add_log_options,
+    build_engine,
+)
+from controller.commands._flags import duration, integer
 from controller.commands._source import add_ssh_known_hosts_option, git_auth
 from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
@@ -57,23 +64,25 @@ def register(subparsers: Any) -> None:
                         help="without NAME: plan head against the live cluster's releases instead of base (needs kube "
                              "access; never reads Secrets or release values; the cluster's view per its "
                              "--cluster-name, EXTCTL_CLUSTER_NAME or ConfigMap). With NAME: compare both sides as the "
-                             "inventory's cluster NAME sees them (offline, unless --kube-context is given)")
+                             "inventory's cluster NAME sees them (offline, unless --kube-context or --kubeconfig is "
+                             "given)")
     parser.add_argument("--fleet", action="store_true",
                         help="preview every cluster of the inventory (kind: Cluster): a matrix of extension x cluster, "
                              "then each changing cluster's details (docs/fleet.md)")
-    parser.add_argument("--kube-context", default=None, help="kubeconfig context for --cluster")
+    add_kube_options(parser)
     parser.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE", "default"),
                         help="extctl instance whose releases count as deployed (env EXTCTL_INSTANCE)")
     parser.add_argument("--output", "-o", choices=["markdown", "json", "text"], default="markdown")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES,
+    parser.add_argument("--max-bytes", type=integer(0), default=DEFAULT_MAX_BYTES,
                         help=f"truncate the markdown report per extension to this size (default {DEFAULT_MAX_BYTES}; "
                              "0 = no limit)")
-    parser.add_argument("--concurrency", type=int, default=4, help="charts rendered at once (default: 4)")
-    parser.add_argument("--helm-timeout", type=float, default=120.0, help="seconds per helm template")
+    parser.add_argument("--concurrency", type=integer(1), default=4, help="charts rendered at once (default: 4)")
+    parser.add_argument("--helm-timeout", type=duration, default=120.0, metavar="DURATION",
+                        help="time per helm template, e.g. 2m or 120 (default 2m)")
     parser.add_argument("--post", choices=["github"], default=None,
                         help="also create or update a sticky comment on the pull request")
     parser.add_argument("--github-repository", default=None, help="owner/name (default: $GITHUB_REPOSITORY)")
-    parser.add_argument("--github-pr", type=int, default=None,
+    parser.add_argument("--github-pr", type=integer(1), default=None,
                         help="pull request number (default: from $GITHUB_EVENT_PATH)")
     parser.add_argument("--github-token-env", default="GITHUB_TOKEN",
                         help="environment variable holding the token (default: GITHUB_TOKEN)")
@@ -93,8 +102,8 @@ def _engine(args: argparse.Namespace) -> Any:
     engine_parser = argparse.ArgumentParser(add_help=False)
     add_engine_options(engine_parser)
     engine_args = engine_parser.parse_args(["--source", args.source])
-    for name in ("path", "cache_dir", "ssh_known_hosts", "kube_context", "instance", "concurrency", "helm_timeout",
-                 "log_format", "log_level"):
+    for name in ("path", "cache_dir", "ssh_known_hosts", "kubeconfig", "kube_context", "instance", "concurrency",
+                 "helm_timeout", "log_format", "log_level"):
         setattr(engine_args, name, getattr(args, name))
     return build_engine(engine_args, mode="plan", log_stream=sys.stderr)
 
@@ -105,10 +114,10 @@ def run(args: argparse.Namespace) -> int:
         raise ExtctlError("--fleet previews every cluster of the inventory; drop --cluster (or drop --fleet to "
                           "preview one cluster)", reason="UsageError")
     named = ClusterIdentity(args.cluster, {}, source="--cluster") if args.cluster else None
-    live = args.cluster == "" or (named is not None and args.kube_context is not None)
+    live = args.cluster == "" or (named is not None and (args.kube_context or args.kubeconfig) is not None)
     request = PreviewRequest(
         source=args.source, base=args.base, head=args.head, cache_dir=args.cache_dir, path=args.path,
-        instance=args.instance, concurrency=max(1, args.concurrency), auth=git_auth(args),
+        instance=args.instance, concurrency=args.concurrency, auth=git_auth(args),
         credentials=repository_credentials(args), cluster=named)
     # helm only renders here (``helm template``): it gets no kubeconfig, even with --cluster, so a chart's
     # ``lookup`` stays empty. --cluster reads releases through the engine's own helm client.

@@ -9,6 +9,8 @@ from typing import Any
 
 from controller.commands import SUMMARIES
 from controller.commands._engine import add_engine_options, build_engine
+from controller.engine import Engine
+from controller.errors import ExtctlError
 
 
 def register(subparsers: Any) -> None:
@@ -24,5 +26,17 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     engine = build_engine(args, mode="apply")
+    if args.reset:
+        check_reset(engine, args.reset)
     results = asyncio.run(engine.run_until_settled())
     return 0 if results[-1].ok else 1
+
+
+def check_reset(engine: Engine, names: list[str]) -> None:
+    """``--reset NAME`` must name an extension of the source (a typo would silently reset nothing)."""
+    snapshot = engine.source.fetch()
+    known = engine.parts.parse_cache.load(snapshot.root).extensions
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ExtctlError(f"--reset {', '.join(unknown)}: no such extension in {engine.source.describe()}",
+                          reason="UsageError", hint=f"extensions: {', '.join(sorted(known)) or 'none'}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import random
 import signal
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
-from controller.commands._engine import add_engine_options, build_engine, parse_duration
+from controller.commands._engine import add_engine_options, build_engine
+from controller.commands._flags import INTERVAL_FLOOR_S, duration, interval_problem
 from controller.commands._ha import Probes, add_ha_options, build_elector
 from controller.engine import Engine
 from controller.engine.triggers import Triggers, Wake
@@ -52,13 +54,17 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run", help=SUMMARIES["run"])
     add_engine_options(parser)
-    parser.add_argument("--interval", type=parse_duration, default=60.0, help="time between passes (default 60s)")
-    parser.add_argument("--shutdown-grace", type=parse_duration, default=330.0,
+    parser.add_argument("--interval", type=duration, default=60.0,
+                        help="time between passes (default 60s; at least --min-interval; 0: passes only when a "
+                             "webhook or a change of a local --source directory triggers them)")
+    parser.add_argument("--min-interval", type=duration, default=INTERVAL_FLOOR_S, metavar="DURATION",
+                        help="the shortest --interval accepted (default 5s; lower it for a lab or a test only)")
+    parser.add_argument("--shutdown-grace", type=duration, default=330.0,
                         help="on SIGTERM, how long a running pass may take to finish (default 330s)")
     parser.add_argument("--http-addr", default=os.environ.get("EXTCTL_HTTP_ADDR") or None, metavar="HOST:PORT",
                         help="serve /metrics, /healthz and /readyz here, e.g. 127.0.0.1:8080 (in a pod 0.0.0.0:8080; "
                              "env EXTCTL_HTTP_ADDR; default: no HTTP server)")
-    parser.add_argument("--liveness-deadline", type=parse_duration, default=1800.0,
+    parser.add_argument("--liveness-deadline", type=duration, default=1800.0,
                         help="/healthz fails when a pass runs longer than this, or when no pass started this long "
                              "after --interval (default 30m)")
     add_ha_options(parser)
@@ -70,14 +76,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
+    local_dir = Path(args.source)
+    local = "://" not in args.source and local_dir.is_dir()
+    problem = interval_problem(args.interval, triggered=local or args.webhook_secret_file is not None,
+                               floor_s=args.min_interval)
+    if problem is not None:
+        raise ExtctlError(problem, reason="InvalidArgument", hint="the default is 60s")
     engine = build_engine(args, mode="apply")
     log = get_logger()
-    health = Health(deadline_s=args.liveness_deadline, idle_s=args.interval * (1 + JITTER_FRACTION))
+    # --interval 0: no timer; a pass starts on a trigger only (the liveness idle check is then off).
+    idle_s = args.interval * (1 + JITTER_FRACTION) if args.interval else math.inf
+    health = Health(deadline_s=args.liveness_deadline, idle_s=idle_s)
     stop, leading = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     triggers = Triggers(Coalescer(quiet_s=args.trigger_quiet))
-    local_dir = Path(args.source)
-    local = "://" not in args.source and local_dir.is_dir()
     secret = secret_file(args.webhook_secret_file)
     if secret is not None and not args.http_addr:
         raise ExtctlError("--webhook-secret-file needs --http-addr: webhooks are served by the HTTP server",
@@ -138,10 +150,11 @@ async def _main(args: argparse.Namespace) -> int:
                 continue
             if follow_up:
                 continue  # an unlocked release is installed or upgraded again right away
-            delay = args.interval
+            interval = args.interval or math.inf  # 0: until a trigger
+            delay = interval
             if consecutive_errors:
                 # Source or cluster unreachable: retry sooner, backing off 5s, 10s, 20s… up to the interval.
-                delay = min(args.interval, ERROR_BACKOFF_BASE_S * 2 ** (consecutive_errors - 1))
+                delay = min(interval, ERROR_BACKOFF_BASE_S * 2 ** (consecutive_errors - 1))
                 log.warning("controller.backoff", consecutive_errors=consecutive_errors, retry_in_s=round(delay, 1),
                             last_good_revision=engine.last_good_revision)
             delay *= 1 + random.uniform(-JITTER_FRACTION, JITTER_FRACTION)  # noqa: S311 - jitter, not crypto

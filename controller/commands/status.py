@@ -22,7 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from controller.commands import SUMMARIES
-from controller.commands._engine import _env_default, add_log_options
+from controller.commands._engine import _env_default, add_kube_options, add_log_options
 from controller.engine.fleet import ANNOTATION_CLUSTER, ANNOTATION_CLUSTER_LABELS
 from controller.errors import ExtctlError
 from controller.logs import configure
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--instance", default=_env_default("EXTCTL_INSTANCE"),
                         help="only this extctl instance's extensions (default: every instance; env EXTCTL_INSTANCE)")
     parser.add_argument("--output", "-o", choices=["table", "wide", "json", "yaml"], default="table")
-    parser.add_argument("--kube-context", default=None, help="kubeconfig context (default: current context)")
+    add_kube_options(parser)
     add_log_options(parser)
     parser.set_defaults(handler=run)
 
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from controller.cluster import KubeCluster  # noqa: PLC0415 - the kubernetes client costs 0.5 s to import
     from controller.cluster.extensions import ExtensionObjects  # noqa: PLC0415 - same
 
-    cluster = KubeCluster(kube_context=args.kube_context)
+    cluster = KubeCluster(kube_context=args.kube_context, kubeconfig=args.kubeconfig)
     cluster.check_config()
     objects = ExtensionObjects(cluster)
     found = [LiveObject.from_json(o) for o in objects.list_extensions(args.instance)]

@@ -10,6 +10,7 @@ triggers a pass covers). Must not: run passes, or know where a trigger came from
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -60,7 +61,8 @@ class Triggers:
             self._changed.clear()
             waiters = [asyncio.ensure_future(e.wait()) for e in (self._changed, *watched)]
             try:
-                await asyncio.wait(waiters, timeout=remaining if due is None else min(due, remaining),
+                timeout = remaining if due is None else min(due, remaining)
+                await asyncio.wait(waiters, timeout=None if math.isinf(timeout) else timeout,  # inf: until woken
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiter in waiters:

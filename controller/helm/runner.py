@@ -99,6 +99,7 @@ class HelmSettings:
     server_side: bool | None = None
     openapi_validation: bool = True
     kube_context: str | None = None
+    kubeconfig: str | None = None  # --kubeconfig (default: helm's own, $KUBECONFIG or ~/.kube/config)
     history_max: int = 10
     chart_cache_dir: str | None = None  # pulled chart archives (install/upgrade work while a repository is down)
     extra_env: Mapping[str, str] = field(default_factory=dict)  # set by extctl itself, on top of the allow-list
@@ -152,6 +153,8 @@ class HelmRunner:
 
     def _argv(self, args: Sequence[str]) -> list[str]:
         argv = [self.settings.binary, *args]
+        if self.settings.kubeconfig and self.settings.cluster_access:
+            argv += ["--kubeconfig", self.settings.kubeconfig]
         if self.settings.kube_context and self.settings.cluster_access:
             argv += ["--kube-context", self.settings.kube_context]
         return argv

@@ -112,3 +112,52 @@ def test_validate_path_is_a_shorthand_for_source(tmp_path: Path) -> None:
     short, long = extctl("validate", "sample-repo", "-o", "json"), extctl("validate", "--source", "sample-repo",
                                                                           "-o", "json")
     assert short.returncode == long.returncode == 0 and short.stdout == long.stdout
+
+
+def test_duration_and_number_flags_are_checked_and_named(tmp_path: Path) -> None:
+    accepted = extctl("plan", "--offline", "--source", "sample-repo", "--helm-timeout", "5m", "--log-format", "json",
+                      cache=tmp_path)
+    assert accepted.returncode == 2, accepted.stderr
+    for flag, value, expected in [
+        ("--concurrency", "-3", "argument --concurrency: expected an integer >= 1, got '-3'"),
+        ("--max-prune", "abc", "argument --max-prune: expected a share between 0 and 1, or 0%..100%, got 'abc'"),
+        ("--helm-timeout", "5 minutes", "argument --helm-timeout: expected a duration like 30s, 5m, 1h, 1h30m, "
+                                        "500ms or plain seconds, got '5 minutes'"),
+        ("--drift-batch", "-1", "argument --drift-batch: expected an integer >= 0, got '-1'"),
+    ]:
+        refused = extctl("plan", "--offline", "--source", "sample-repo", flag, value, cache=tmp_path)
+        assert (refused.returncode, refused.stdout) == (1, "")
+        assert refused.stderr.splitlines() == [f"extctl: error: {expected}", "extctl: hint: run 'extctl plan --help'"]
+
+
+def test_run_interval_has_a_floor_unless_triggers_drive_passes(sample_remote: GitRemote, tmp_path: Path) -> None:
+    spinning = extctl("run", "--source", sample_remote.file_url, "--interval", "0", cache=tmp_path)
+    assert spinning.returncode == 1
+    assert spinning.stderr.startswith("extctl: error: --interval 0 runs passes only when triggered, and nothing "
+                                      "would trigger one: add --webhook-secret-file"), spinning.stderr
+    short = extctl("run", "--source", sample_remote.file_url, "--interval", "2s", cache=tmp_path)
+    assert short.returncode == 1
+    assert short.stderr.startswith("extctl: error: --interval 2s is below the floor of 5s"), short.stderr
+
+
+def test_reset_of_an_unknown_extension_is_an_error(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}"
+                          "\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n"
+                          "- name: u\n  user: {token: x}\n", encoding="utf-8")
+    refused = extctl("reconcile", "--once", "--source", "sample-repo", "--kubeconfig", str(kubeconfig),
+                     "--reset", "nosuch", "--log-format", "json", cache=tmp_path)
+    assert refused.returncode == 1
+    assert "extctl: error: --reset nosuch: no such extension in directory" in refused.stderr
+    assert "(hint: extensions: certs, monitoring, policy, team-a-backup, team-a-metrics)" in refused.stderr
+
+
+@pytest.mark.parametrize("command", ["validate", "resolve", "catalog versions", "plan", "preview", "reconcile", "run",
+                                     "status", "fleet status", "version"])
+def test_every_command_help_has_a_description_and_an_example(command: str) -> None:
+    shown = extctl(*command.split(), "--help")
+    assert shown.returncode == 0
+    usage, description = shown.stdout.split("\n\n")[:2]
+    assert usage.startswith(f"usage: extctl {command}") and description.strip()
+    examples = shown.stdout.split("examples:\n", 1)[1]
+    assert f"  extctl {command}" in examples

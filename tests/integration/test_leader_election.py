@@ -40,7 +40,8 @@ class Replica:
         secret.write_text(SECRET)
         self.name = name
         self.run = s.start_run(
-            "--interval", "1s", "--leader-elect", "--leader-election-lease-duration", f"{LEASE_S:g}s",
+            "--interval", "1s", "--min-interval", "1s",
+            "--leader-elect", "--leader-election-lease-duration", f"{LEASE_S:g}s",
             "--leader-election-renew-deadline", "2s", "--leader-election-retry-period", f"{RETRY_S:g}s",
             "--lock-timeout", "1s", "--wait", "false", "--http-addr", "127.0.0.1:0",
             "--webhook-secret-file", str(secret), log_dir=tmp_path / name)

@@ -58,7 +58,8 @@ class Scenario:
     def start_run(self, *extra: str, log_dir: Path, env: dict[str, str] | None = None) -> BackgroundExtctl:
         """Start ``extctl run`` on this scenario (in its own session, so it can be killed as a group)."""
         return BackgroundExtctl.start(
-            self.sandbox, ["run", *self.source_args(), "--log-format", "json", *extra], log_dir=log_dir,
+            self.sandbox, ["run", *self.source_args(), "--log-format", "json", "--min-interval", "1s",
+                           *extra], log_dir=log_dir,
             env_extra={**self.env_extra, **(env or {})})
 
     def releases(self) -> dict[str, dict[str, Any]]:
