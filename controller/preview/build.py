@@ -268,8 +268,10 @@ class Previewer:
         if not repositories:
             return
         dest = scratch / side.name
+        prefix = (self.request.path or "").strip("/")  # local repositories are relative to --path (LOCAL_RULE)
+        only = [f"{prefix}/{r}" if prefix and prefix != "." else r for r in repositories]
         await asyncio.to_thread(export_ref, self.request.source, side.ref, cache_dir=self.request.cache_dir,
-                                dest=dest, auth=self.request.auth, only=repositories)
+                                dest=dest, auth=self.request.auth, only=only)
         side.root = dest
         side.manifest_root = resolve_subpath(dest, self.request.path)
 

@@ -126,7 +126,8 @@ def test_missing_argument_is_one_line_with_a_help_hint(command: str) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["validate", "-o", "yaml"], "argument -o/--output: invalid choice: 'yaml' (choose from "),
-    (["plan", "--source", ".", "--concurrency", "many"], "argument --concurrency: expected an integer >= 1, got 'many'"),
+    (["plan", "--source", ".", "--concurrency", "many"],
+     "argument --concurrency: expected an integer >= 1, got 'many'"),
     (["reconcile", "--source", ".", "--pending-timeout", "soon"],
      "argument --pending-timeout: expected a duration like 30s, 5m, 1h, 1h30m, 500ms or plain seconds, got "
      "'soon'"),
