@@ -18,8 +18,8 @@ facts), then R interleaved rounds of:
 * ``python -c pass`` and ``python -m controller version`` (start-up, for context);
 * in-process ``load_directory`` of the repository (manifest parse + validation, for context);
 * one ``helm list -A --max 0 -o json`` (the baseline: one listing of all releases);
-* the paged sequence extctl runs (``helm list --all-namespaces --max 256 --offset K -o json`` until a
-  short page);
+* the paged sequence extctl ran before commit ``4e82fc5``, for comparison (``helm list --all-namespaces
+  --max 256 --offset K -o json`` until a short page);
 * a fresh ``extctl reconcile --once`` on the unchanged repository: wall time around the subprocess,
   its summary's ``helm_calls`` and ``duration_ms``, and the Kubernetes API requests it made, counted from
   the emulator's access log (``<sandbox>/emulator.log``, one ``METHOD path -> status`` line per request;
@@ -268,7 +268,7 @@ def main() -> int:
             ("python -m controller version", m["py_version"], "start-up + CLI imports"),
             (f"load_directory of {n} manifests (in-process)", m["parse"], "parse + validate, inside every fresh pass"),
             ("helm list -A --max 0 -o json (baseline)", m["list_all"], f"1 call, {list_info[0]} rows"),
-            (f"helm list paged by {LIST_PAGE_SIZE} (as extctl)", m["list_paged"],
+            (f"helm list paged by {LIST_PAGE_SIZE} (extctl before 4e82fc5)", m["list_paged"],
              f"{list_info[2]} calls, {list_info[1]} rows"),
             ("fresh reconcile --once, wall", m["fresh_wall"], "subprocess, start-up included"),
             ("fresh reconcile --once, duration_ms", m["fresh_ms"], "the pass itself, from its summary"),
