@@ -27,14 +27,25 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, machine_line, print_table, result_line, run_timed, stats, write_index, write_repo
+from common import (
+    DEFAULT_EXTENSIONS,
+    ROOT,
+    bench_size,
+    machine_line,
+    print_table,
+    result_line,
+    run_timed,
+    stats,
+    write_index,
+    write_repo,
+)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--extensions", type=int, default=1000)
-    parser.add_argument("--versions", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--extensions", type=int, default=DEFAULT_EXTENSIONS)
+    parser.add_argument("--versions", type=int, default=bench_size("EXTCTL_BENCH_VERSIONS", 500))
+    parser.add_argument("--rounds", type=int, default=bench_size("EXTCTL_BENCH_CLI_ROUNDS", 7))
     args = parser.parse_args()
     print(machine_line("bench_cli", extensions=args.extensions, versions=args.versions, rounds=args.rounds),
           flush=True)

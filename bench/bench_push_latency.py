@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from common import NAMESPACES, ROOT, TYPE, extension, machine_line, result_line, sandbox_env
+from common import NAMESPACES, ROOT, TYPE, bench_size, extension, machine_line, result_line, sandbox_env
 
 sys.path.insert(0, str(ROOT))
 
@@ -177,10 +177,13 @@ def describe(values: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--pushes", type=int, default=20, help="webhook pushes (default 20)")
-    parser.add_argument("--poll-pushes", type=int, default=20, help="polling pushes (default 20; 0: skip)")
+    parser.add_argument("--pushes", type=int, default=bench_size("EXTCTL_BENCH_PUSHES", 20),
+                        help="webhook pushes (default 20, or $EXTCTL_BENCH_PUSHES)")
+    parser.add_argument("--poll-pushes", type=int, default=bench_size("EXTCTL_BENCH_POLL_PUSHES", 20),
+                        help="polling pushes (default 20, or $EXTCTL_BENCH_POLL_PUSHES; 0: skip)")
     parser.add_argument("--extensions", type=int, default=10)
-    parser.add_argument("--interval", default="60s", help="extctl run --interval (default 60s)")
+    parser.add_argument("--interval", default=os.environ.get("EXTCTL_BENCH_INTERVAL") or "60s",
+                        help="extctl run --interval (default 60s, or $EXTCTL_BENCH_INTERVAL)")
     args = parser.parse_args()
     print(machine_line("bench_push_latency", pushes=args.pushes, poll_pushes=args.poll_pushes,
                        extensions=args.extensions, interval=args.interval), flush=True)
