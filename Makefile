@@ -48,8 +48,10 @@ test: setup lint typecheck contracts
 # for 20 polling intervals) and never part of `make test`: speed is measured, not asserted.
 bench: setup tools
 	@set -o pipefail; out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
-	for script in bench/bench_*.py; do echo "== $$script"; $(PY) "$$script" | tee -a "$$out" || exit 1; done; \
-	echo; echo "| figure | value | goal | verdict |"; echo "|---|---|---|---|"; \
+	for script in bench/bench_*.py; do echo "== $$script (load $$(cut -d' ' -f1-3 /proc/loadavg))"; \
+	  $(PY) "$$script" | tee -a "$$out" || exit 1; done; \
+	echo; echo "commit $$(git rev-parse --short HEAD), load at the end $$(cut -d' ' -f1-3 /proc/loadavg)"; \
+	echo "| figure | value | goal | verdict |"; echo "|---|---|---|---|"; \
 	sed -n 's/^RESULT \(.*\)$$/| \1 |/p' "$$out"
 
 demo: setup
