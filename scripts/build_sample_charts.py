@@ -3,7 +3,10 @@
 
 Owns: the list of published sample chart versions, packaging them with the pinned helm
 (``helm package --version V --app-version V``), ``helm repo index`` and pinning the index
-timestamps so that a rebuild changes nothing unless a chart changed. ``--check`` rebuilds into a
+timestamps so that a rebuild changes nothing unless a chart changed. The archives are byte-identical
+on every machine and every checkout: helm stamps each tar entry with its file's mtime and mode, so it
+packages a copy of the sources whose mtimes (``PINNED_TIMESTAMP``) and modes (0644/0755) are fixed
+(ordering, uid/gid 0 and the gzip header's zero mtime are helm's own). ``--check`` rebuilds into a
 temporary directory and fails when the committed repository differs.
 Must not: write outside sample-repo/charts/ (helm runs with its config and cache in a temp dir).
 """
@@ -11,6 +14,7 @@ Must not: write outside sample-repo/charts/ (helm runs with its config and cache
 from __future__ import annotations
 
 import argparse
+import datetime
 import filecmp
 import os
 import shutil
@@ -26,6 +30,8 @@ SOURCES = REPO_ROOT / "sample-repo" / "charts-src"
 REPOSITORY = REPO_ROOT / "sample-repo" / "charts"
 # Fixed index timestamps: helm stamps "now", which would make every rebuild a diff.
 PINNED_TIMESTAMP = "2026-01-01T00:00:00Z"
+# The same instant for the archived files: a checkout stamps them with the time of the checkout.
+PINNED_MTIME = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC).timestamp()
 
 # Several versions per chart, including prereleases for the preview trains and a newer major.
 SAMPLE_VERSIONS: dict[str, tuple[str, ...]] = {
@@ -64,16 +70,27 @@ def pin_index_timestamps(index_path: Path) -> None:
         yaml.dump(index, stream)
 
 
+def pinned_copy(chart: str, into: Path) -> Path:
+    """A copy of ``charts-src/CHART`` whose files and directories carry fixed mtimes and modes."""
+    copy = into / chart
+    shutil.copytree(SOURCES / chart, copy)
+    for path in sorted(copy.rglob("*"), reverse=True) + [copy]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        os.utime(path, (PINNED_MTIME, PINNED_MTIME))
+    return copy
+
+
 def build(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     for stale in [*output.glob("*.tgz"), output / "index.yaml"]:
         stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="extctl-sample-charts-") as temp:
-        helm_home = Path(temp)
+        helm_home = Path(temp) / "helm"
         for chart, versions in SAMPLE_VERSIONS.items():
+            source = pinned_copy(chart, Path(temp) / "src")
             for version in versions:
                 run_helm(
-                    ["package", str(SOURCES / chart), "--version", version, "--app-version", version,
+                    ["package", str(source), "--version", version, "--app-version", version,
                      "--destination", str(output)],
                     helm_home,
                 )
