@@ -74,7 +74,7 @@ def pinned_copy(chart: str, into: Path) -> Path:
     """A copy of ``charts-src/CHART`` whose files and directories carry fixed mtimes and modes."""
     copy = into / chart
     shutil.copytree(SOURCES / chart, copy)
-    for path in sorted(copy.rglob("*"), reverse=True) + [copy]:
+    for path in [*sorted(copy.rglob("*"), reverse=True), copy]:
         path.chmod(0o755 if path.is_dir() else 0o644)
         os.utime(path, (PINNED_MTIME, PINNED_MTIME))
     return copy

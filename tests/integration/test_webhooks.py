@@ -111,7 +111,7 @@ def test_pushes_trigger_coalesced_passes_and_forged_ones_nothing(scenario: Scena
 
 def docs_example() -> str:
     text = DOCS.read_text()
-    found = re.search(r"<!-- tested: tests/integration/test_webhooks.py -->\n```bash\n(.*?)```", text, re.S)
+    found = re.search(r"<!-- doctest: tested-by tests/integration/test_webhooks.py -->\n```bash\n(.*?)```", text, re.S)
     assert found, "the tested curl example is missing from docs/operations.md"
     return found.group(1)
 
