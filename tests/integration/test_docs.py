@@ -34,7 +34,7 @@ from sandbox.core import Sandbox
 from tests.support.charts import helm_env
 from tests.support.docblocks import REPO_ROOT, Command, commands, run_commands, shell_blocks
 from tests.support.localnet import free_port
-from tests.support.sandbox import TOOLS_BIN, SandboxHandle
+from tests.support.sandbox import TOOLS_BIN, SandboxHandle, running_sandbox
 
 # A document gets 150 s (run_document); pytest's limit is above it, so a hung command is reported by name.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -217,3 +217,46 @@ def test_the_github_workflow_installs_extctl_and_the_tested_helm(tmp_path: Path)
     assert install["run"].split("#")[0].split() == ["pip", "install", "--constraint", f"{path}/constraints.txt",
                                                       f"./{path}"]
     assert (REPO_ROOT / "constraints.txt").is_file() and path.startswith(".")  # hidden: never read as manifests
+
+
+def test_the_readme_log_queries_read_real_logs(tmp_path: Path) -> None:
+    """README.md's ``kubectl logs … | jq`` queries (they need a cluster with extctl in it: marked tested-by
+    this test), run on the JSON logs of two real passes over sample-repo: one installs (team-a-metrics with
+    a crash-looping image fails NotReady), one corrects a Deployment scaled by hand."""
+    repo = tmp_path / "repo"
+    shutil.copytree(REPO_ROOT / "sample-repo", repo)
+    team_a = repo / "extensions" / "team-a.yaml"
+    settings = "    service:\n      enabled: false\n"
+    team_a.write_text(team_a.read_text().replace(settings, settings + "    image: {tag: crashloop}\n", 1))
+    logs = tmp_path / "extctl.log"
+    with running_sandbox() as box:
+        env = reader_env(tmp_path / "home", box)
+        passes = ([], ["--drift-detection", "enabled"])
+        for n, extra in enumerate(passes):
+            if n:
+                box.kubectl("-n", "monitoring", "patch", "deployment", "monitoring", "--type", "merge", "-p",
+                            '{"spec":{"replicas":3}}')
+            run = subprocess.run([sys.executable, "-m", "controller", "reconcile", "--once", "--source", str(repo),
+                                  "--log-format", "json", "--helm-timeout", "3s", "--drift-interval", "0", *extra],
+                                 env=env, capture_output=True, text=True, check=False, timeout=240)
+            assert run.returncode == 1, run.stdout + run.stderr  # team-a-metrics failed, team-a-backup pending
+            with logs.open("a") as out:
+                out.write(run.stdout + run.stderr)
+    queries = [c for b in shell_blocks(REPO_ROOT / "README.md") for c in commands(b)
+               if c.text.startswith("kubectl logs -n extctl-system deploy/extctl | jq")]
+    assert len(queries) == 4, "README.md's log queries changed: update this test"
+    printed = []
+    for query in queries:
+        result = subprocess.run(["bash", "-c", query.text.replace("kubectl logs -n extctl-system deploy/extctl",
+                                                                  f"grep '^{{' {logs}")],
+                                capture_output=True, text=True, check=False, timeout=30)
+        assert result.returncode == 0, f"{query.text}\n{result.stderr}"
+        printed.append(result.stdout)
+    summaries, failures, changes, drifts = printed
+    assert '"outcome":"applied","installed":3,"upgraded":0,"failed":1}' in summaries, summaries
+    assert '"outcome":"applied","installed":0,"upgraded":1,"failed":0}' in summaries, summaries
+    assert '{"extension":"team-a-metrics","state":"absent","error_reason":"NotReady","transient":true,' in failures
+    assert "monitoring install null -> 1.1.1: not installed\n" in changes, changes
+    assert "monitoring upgrade 1.1.1 -> 1.1.1: drift" in changes, changes
+    assert drifts == ('{"extension":"monitoring","corrected":true,'
+                      '"drift":["Deployment monitoring/monitoring: /spec/replicas (2 → 3)"]}\n'), drifts
