@@ -1,13 +1,14 @@
 """Caches of parsed manifests, so neither a fresh process nor a running controller parses an unchanged file.
 
 Owns: ``ParseCache``: (1) whole trees on disk: the validated ``ManifestSet`` keyed by every selected
-manifest file's path and content digest, plus a digest of the loader's own source code (a new extctl
-never reads an old entry), under ``<cache-dir>/manifests/`` (directory 0700, files 0600, written to a
-temporary file and renamed), the newest ``KEEP`` kept; (2) single files: a ``FileMemo`` of every file
-that validated on its own (light documents keyed by path and content digest, only the current tree's
-files), in memory for the life of the process and in one store file beside the tree entries
-(``FILE_STORE``), so a one-file change re-parses one file (bench/README.md, P7). Only what validated is
-cached: a tree or file with issues is parsed again on every load, so its errors are always reported in full.
+manifest file's path and content digest, the ``.extctlignore`` rules and a digest of the loader's own
+source code (a new extctl never reads an old entry), under ``<cache-dir>/manifests/`` (directory 0700,
+files 0600, written to a temporary file and renamed), the newest ``KEEP`` kept; (2) single files: a
+``FileMemo`` of every file that validated on its own (light documents keyed by path and content digest,
+only the current tree's files), in memory for the life of the process and in one store file beside the
+tree entries (``FILE_STORE``), so a one-file change re-parses one file (bench/README.md, P7). Only what
+validated is cached: a tree or file with issues is parsed again on every load, so its errors are always
+reported in full.
 
 Parsing and validating YAML is the slowest step of a pass (about 0.5 ms per file with libyaml, 1.5-2.5 ms
 without); a tree entry loads in about 10 ms for 1000 manifests, the file store in about 30 ms.
@@ -27,6 +28,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
+from controller.manifests.ignore import IgnoreRules, read_ignore_rules
 from controller.manifests.loader import FileMemo, parse_documents, read_manifest_files
 from controller.models.manifests import ManifestSet
 
@@ -59,10 +61,11 @@ class ParseCache:
         self._store_read = directory is None
 
     def load(self, root: Path, subpath: str | None = None) -> ManifestSet:
-        files, issues = read_manifest_files(root, subpath)
+        ignore = read_ignore_rules(root, subpath)
+        files, issues = read_manifest_files(root, subpath, ignore=ignore)
         if issues:
             return parse_documents(files, issues=issues)
-        entry = self.directory / f"{self._key(files)}.pickle" if self.directory is not None else None
+        entry = self.directory / f"{self._key(files, ignore)}.pickle" if self.directory is not None else None
         cached = self._read(entry) if entry is not None else None
         if isinstance(cached, ManifestSet):
             self.hits += 1
@@ -85,8 +88,8 @@ class ParseCache:
     def _note(self, files: int, *, parsed: int, tree: str) -> None:
         self.last = {"files": files, "parsed": parsed, "reused": files - parsed, "tree_cache": tree}
 
-    def _key(self, files: dict[str, bytes]) -> str:
-        digest = hashlib.sha256(self._code)
+    def _key(self, files: dict[str, bytes], ignore: IgnoreRules) -> str:
+        digest = hashlib.sha256(self._code + ignore.digest)
         for path in sorted(files):
             digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
             digest.update(hashlib.sha256(files[path]).digest())

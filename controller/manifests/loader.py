@@ -8,8 +8,10 @@ manifest, except
   * files under hidden directories and hidden files (``.git/``, ``.github/``, ``.foo.yaml``);
   * Helm chart sources: a directory holding ``Chart.yaml``, and everything below it;
   * local chart repositories: a directory holding ``index.yaml`` and at least one ``.tgz``, and
-    everything below it.
-Any other YAML document must be an extctl manifest: unknown kinds are errors, never skipped. A
+    everything below it;
+  * files the ``.extctlignore`` at the manifests root excludes (gitignore syntax, ``ignore.py``).
+Any other YAML document must be an extctl manifest: unknown kinds are errors, never skipped (the error
+names ``.extctlignore`` as the way to leave a foreign file out). A
 selected file that cannot be read, is not UTF-8 or holds characters YAML forbids is an error too
 (``files.py``), reported with all the others.
 
@@ -27,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from controller.errors import ManifestError, PermanentError, ValidationIssue
 from controller.manifests.files import check_text, decode_manifest, read_manifest_bytes
+from controller.manifests.ignore import IgnoreRules, read_ignore_rules
 from controller.manifests.schema import validate_document
 from controller.manifests.semantics import SemanticChecker
 from controller.manifests.yaml_source import FieldPath, SourceDocument, read_documents
@@ -39,8 +42,9 @@ REPOSITORY_ARCHIVE_SUFFIX = ".tgz"
 _ABNORMAL = re.compile(r"^/|//|(^|/)\.\.?(/|$)|/$")  # not as PurePosixPath(path).as_posix() would write it
 
 
-def select_manifest_files(paths: Iterable[str]) -> list[str]:
-    """Pick the manifest files among relative POSIX ``paths`` (all files of a tree), sorted.
+def select_manifest_files(paths: Iterable[str], ignore: IgnoreRules | None = None) -> list[str]:
+    """Pick the manifest files among relative POSIX ``paths`` (all files of a tree), sorted, leaving out
+    those ``ignore`` (the rules of a ``.extctlignore``) excludes.
 
     Pure: the Git source can apply the same rule to a commit's file list. String operations on normalised
     paths (what ``PurePosixPath`` would give): 1000 files in a few milliseconds."""
@@ -67,7 +71,7 @@ def select_manifest_files(paths: Iterable[str]) -> list[str]:
             if not directory:
                 break
             directory = directory.rpartition("/")[0]
-        if not inside:
+        if not inside and not (ignore is not None and ignore.ignores(path)):
             selected.append(path)
     return sorted(selected)
 
@@ -186,12 +190,16 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
     return manifest_set
 
 
-def read_manifest_files(root: Path, subpath: str | None = None) -> tuple[dict[str, bytes], list[ValidationIssue]]:
+def read_manifest_files(root: Path, subpath: str | None = None, *, ignore: IgnoreRules | None = None,
+                        ) -> tuple[dict[str, bytes], list[ValidationIssue]]:
     """The raw bytes of the manifest files under ``root`` (or ``root/subpath``), keyed by path relative to
-    ``root``, and an issue for each selected file that could not be read (permission, vanished, …)."""
+    ``root``, and an issue for each selected file that could not be read (permission, vanished, …).
+    ``ignore``: the rules to apply; by default those of the ``.extctlignore`` in ``root/subpath``."""
     base = root / subpath if subpath else root
     if not base.is_dir():
         raise PermanentError(f"{base} is not a directory", reason="SourceNotFound")
+    if ignore is None:
+        ignore = read_ignore_rules(root, subpath)
     # Everything but real directories: a symbolic link named *.yaml is read (and reported if it is broken).
     # Hidden directories are not entered: nothing under them is a manifest (select_manifest_files).
     relative_paths: list[str] = []
@@ -203,7 +211,7 @@ def read_manifest_files(root: Path, subpath: str | None = None) -> tuple[dict[st
         relative_paths.extend(prefix + name for name in [*names, *links])
     files: dict[str, bytes] = {}
     issues: list[ValidationIssue] = []
-    for relative in select_manifest_files(relative_paths):
+    for relative in select_manifest_files(relative_paths, ignore):
         data = read_manifest_bytes(root, relative)
         if isinstance(data, ValidationIssue):
             issues.append(data)

@@ -23,7 +23,7 @@ from jsonschema.exceptions import ValidationError
 
 from controller.errors import Location, PermanentError, ValidationIssue
 from controller.manifests.yaml_source import FieldPath, SourceDocument, format_field_path, locate_key
-from controller.models.manifests import API_VERSION, Kind
+from controller.models.manifests import API_VERSION, IGNORE_FILE, Kind
 
 # The repository's top-level schemas/ (editable installs); images set EXTCTL_SCHEMAS_DIR (see Dockerfile).
 SCHEMA_DIR = Path(os.environ.get("EXTCTL_SCHEMAS_DIR") or Path(__file__).resolve().parents[2] / "schemas")
@@ -84,6 +84,9 @@ def validate_document(document: SourceDocument) -> tuple[Kind | None, list[Valid
             if kind_value is None
             else f"unknown kind {_quote(kind_value)}; expected one of: {known_kinds}"
         )
+        if data.get("apiVersion") != API_VERSION:  # a foreign file (kustomization.yaml, a CI config, …)
+            message += (f"; if this file is not an extctl manifest, add its path to {IGNORE_FILE} at the "
+                        "manifests root (gitignore syntax)")
         issues.append(ValidationIssue(document.locate(["kind"]), "kind", message))
         return None, issues
     kind = Kind(kind_value)

@@ -22,6 +22,8 @@ DEFAULT_RELEASE_TRAIN = "stable"
 DEFAULT_PREVIEW_IDENTIFIERS = ("preview", "rc", "beta", "alpha")
 MAX_EXTENSION_NAME_LENGTH = 53
 UNKNOWN_LOCATION = Location(file="<unknown>", line=0, column=0)
+# At the manifests root (the --path directory): gitignore-syntax rules of files that are not manifests.
+IGNORE_FILE = ".extctlignore"
 
 _CONSTRAINT_OPERATOR = re.compile(r"(<=|>=|==|!=|<|>)\s+")
 _CONSTRAINT_SEPARATOR = re.compile(r"[\s,]+")

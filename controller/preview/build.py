@@ -33,6 +33,7 @@ from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
 from controller.logs import get_logger, scrub_text
 from controller.manifests import ManifestSet, parse_documents, select_manifest_files
+from controller.manifests.ignore import drop_ignored, with_ignore_file
 from controller.manifests.loader import FileMemo
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
 from controller.models.desired_state import (
@@ -238,10 +239,10 @@ class Previewer:
     async def _load(self, side: _Side) -> list[ValidationIssue]:
         revision, files = await asyncio.to_thread(
             files_at_ref, self.request.source, side.ref, path=self.request.path, cache_dir=self.request.cache_dir,
-            auth=self.request.auth, include=select_manifest_files)
+            auth=self.request.auth, include=lambda paths: with_ignore_file(select_manifest_files(paths), paths))
         side.revision = revision
         try:
-            side.manifests = parse_documents(files, memo=self.parsed)
+            side.manifests = parse_documents(drop_ignored(files), memo=self.parsed)
         except ManifestError as exc:
             self.log.error("preview.invalid_manifests", side=side.name, revision=revision, errors=len(exc.issues))
             return list(exc.issues)

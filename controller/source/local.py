@@ -1,7 +1,7 @@
 """Local-directory sources: a working tree used as it is, with no Git involved.
 
 Owns: ``LocalSource`` (revision ``local@sha256:<digest>`` over the sorted relative paths and contents
-of every ``*.yaml``/``*.yml``/``*.tgz`` file under the directory, skipping dot-directories such as
+of every ``*.yaml``/``*.yml``/``*.tgz`` and ``.extctlignore`` file under the directory, skipping dot-directories such as
 ``.git``; an unreadable file is a ``SourceError``), and ``watch_local`` / ``awatch_local``, which
 yield the set of changed manifest paths (debounced, via watchfiles) so ``extctl run`` can reconcile as
 soon as a manifest changes.
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import watchfiles
 
 from controller.errors import SourceError, SourcePathNotFound
+from controller.models.manifests import IGNORE_FILE
 from controller.source.snapshot import Snapshot
 
 CONTENT_SUFFIXES = (".yaml", ".yml", ".tgz")
@@ -42,7 +43,7 @@ def resolve_subpath(repo_root: Path, path: str | None) -> Path:
 
 
 def _is_content(name: str) -> bool:
-    return name.endswith(CONTENT_SUFFIXES)
+    return name.endswith(CONTENT_SUFFIXES) or os.path.basename(name) == IGNORE_FILE
 
 
 def content_files(repo_root: Path, root: Path | None = None) -> list[Path]:

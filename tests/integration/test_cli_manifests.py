@@ -272,3 +272,25 @@ def test_json_commands_report_invalid_manifests_as_json(sample_copy: Path, comma
     result = extctl(*command, "-o", "json", cwd=sample_copy.parent)
     assert result.returncode == 1
     assert [e["text"] for e in json.loads(result.stdout)["errors"]] == [SEEDS[2].expected]
+
+
+KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [extensions]\n"
+
+
+@pytest.mark.parametrize(
+    "command", [("validate", "repo"), ("plan", "--source", "repo", "--offline")], ids=["validate", "plan"])
+def test_a_kustomization_yaml_is_refused_until_extctlignore_lists_it(sample_copy: Path,
+                                                                      command: tuple[str, ...]) -> None:
+    (sample_copy / "kustomization.yaml").write_text(KUSTOMIZATION, encoding="utf-8")
+    refused = extctl(*command, cwd=sample_copy.parent)
+    assert refused.returncode == 1
+    assert ("kustomization.yaml:2:7: error: kind: unknown kind 'Kustomization'; expected one of: Extension, "
+            "ExtensionType, Cluster; if this file is not an extctl manifest, add its path to .extctlignore at the "
+            "manifests root (gitignore syntax)") in refused.stdout + refused.stderr
+
+    (sample_copy / ".extctlignore").write_text("# kustomize, not extctl\n/kustomization.yaml\n", encoding="utf-8")
+    accepted = extctl(*command, cwd=sample_copy.parent)
+    if command[0] == "validate":
+        assert (accepted.returncode, accepted.stdout) == (0, "repo: valid (4 extension types, 5 extensions)\n")
+    else:  # exit 2: changes are planned
+        assert (accepted.returncode, accepted.stdout.splitlines()[-1]) == (2, "5 change(s) planned")

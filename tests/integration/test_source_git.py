@@ -26,6 +26,8 @@ from controller.errors import (
     SourceInvalid,
     SourcePathNotFound,
 )
+from controller.manifests import select_manifest_files
+from controller.manifests.ignore import drop_ignored, with_ignore_file
 from controller.source import GitAuth, GitSource, export_ref, files_at_ref, open_source
 from tests.support.extctl import ExtctlRun, run_extctl
 from tests.support.git_remote import GitRemote, GitRemoteFactory, run_git
@@ -388,6 +390,15 @@ def test_files_at_ref_branch_sha_and_tag(git_remote: GitRemote, cache: Path) -> 
         git_remote.file_url, "main", path=None, cache_dir=cache, include=lambda paths: [p for p in paths if "dev" in p]
     )
     assert list(selected) == ["clusters/dev/app.yaml"]
+
+    # What preview reads at each ref: the .extctlignore of that ref decides which files are manifests there.
+    preview_include = lambda paths: with_ignore_file(select_manifest_files(paths), paths)  # noqa: E731
+    ignored = git_remote.commit({"clusters/prod/kustomization.yaml": "kind: Kustomization\n",
+                                 "clusters/prod/.extctlignore": "kustomization.yaml\n"})
+    git_remote.commit({"clusters/prod/.extctlignore": None})
+    for ref, expected in ((ignored, ["app.yaml"]), ("main", ["app.yaml", "kustomization.yaml"])):
+        _, read = files_at_ref(git_remote.file_url, ref, path="clusters/prod", cache_dir=cache, include=preview_include)
+        assert sorted(drop_ignored(read)) == expected
 
     with pytest.raises(SourceBranchNotFound):
         files_at_ref(git_remote.file_url, "no-such-branch", path=None, cache_dir=cache)

@@ -161,7 +161,8 @@ MISTAKES = [
                 "extensions/configmap.yaml:1:13: error: apiVersion: unsupported apiVersion 'v1'; expected "
                 "extctl.dev/v1alpha1",
                 "extensions/configmap.yaml:2:7: error: kind: unknown kind 'ConfigMap'; expected one of: Extension, "
-                "ExtensionType, Cluster",
+                "ExtensionType, Cluster; if this file is not an extctl manifest, add its path to .extctlignore at "
+                "the manifests root (gitignore syntax)",
             )),
     Mistake("not-a-mapping", "extensions/list.yaml", "", "- monitoring\n- backup\n", (
         "extensions/list.yaml:1:1: error: <document>: expected a mapping with apiVersion, kind, metadata and spec, "
