@@ -1,7 +1,9 @@
 """structlog configuration, done once per process.
 
 Owns: the log pipeline (JSON lines when stdout is not a TTY, a readable console otherwise, or as
-``--log-format`` says) and the redaction processor that drops known secret values from every event.
+``--log-format`` says), the redaction processor that drops known secret values from every event, and
+the console's brevity: ``event``, ``extension``, ``action`` and ``outcome`` lead each line, Git
+revisions are shortened to 12 hex digits, null fields are left out (JSON lines keep every value).
 Must not: decide what to log; callers bind ``reconcile_id``, ``revision`` and ``extension`` themselves.
 """
 
@@ -59,17 +61,43 @@ def _redact_processor(_logger: Any, _name: str, event: MutableMapping[str, Any])
     return {k: _redact_value(v) for k, v in event.items()}
 
 
+# A Git SHA-1 (40 hex digits, not part of a longer hex run such as a sha256 digest): kept to its first 12.
+_GIT_SHA1 = re.compile(r"(?<![0-9a-f])([0-9a-f]{12})[0-9a-f]{28}(?![0-9a-f])")
+CONSOLE_FIRST = ("event", "extension", "action", "outcome")
+_CONSOLE_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\.\d+")
+
+
+def _shorten(value: Any) -> Any:
+    if isinstance(value, str):
+        return _GIT_SHA1.sub(r"\1", value)
+    if isinstance(value, dict):
+        return {k: _shorten(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_shorten(v) for v in value if v is not None]
+    return value
+
+
+def console_fields(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """For the console only: the fields a reader scans for first, then the rest in the order logged;
+    revisions shortened, null fields left out, the timestamp to the second."""
+    shown = {k: _shorten(v) for k, v in event.items() if v is not None}
+    if isinstance(shown.get("timestamp"), str):
+        shown["timestamp"] = _CONSOLE_TIME.sub(r"\1", shown["timestamp"])
+    return {**{k: shown[k] for k in CONSOLE_FIRST if k in shown},
+            **{k: v for k, v in shown.items() if k not in CONSOLE_FIRST}}
+
+
 def configure(log_format: str = "auto", level: str = "info", stream: Any = None) -> None:
     """Configure structlog for the whole process. ``log_format`` is ``auto``, ``json`` or ``console``."""
     import structlog  # noqa: PLC0415 - see the import block
     out = stream if stream is not None else sys.stdout
     if log_format == "auto":
         log_format = "console" if out.isatty() else "json"
-    renderer: Any
+    renderers: list[Any]
     if log_format == "json":
-        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+        renderers = [structlog.processors.JSONRenderer(sort_keys=False)]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        renderers = [console_fields, structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False)]
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -77,7 +105,7 @@ def configure(log_format: str = "auto", level: str = "info", stream: Any = None)
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_processor,
             structlog.processors.format_exc_info,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=out),

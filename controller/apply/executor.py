@@ -107,7 +107,7 @@ class Executor:
         # helm's upgrade merges the new labels into the previous revision's (a value "null" removes one).
         labels = {k: v for k, v in {**previous, **built.labels}.items() if v != "null"}
         return AppliedRelease(expected_revision(action), desired.chart.name, desired.version,
-                              tuple(sorted(labels.items())))
+                              tuple(sorted(labels.items())), tuple(sorted(desired.setting_digests.items())))
 
     async def _remediate(self, result: ActionResult, policy: Remediation) -> ActionResult:
         action = result.action

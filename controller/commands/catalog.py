@@ -71,7 +71,7 @@ def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
 def run_versions(args: argparse.Namespace) -> int:
     configure("auto", "warning", stream=sys.stderr)  # a Git source's log lines must not reach the JSON on stdout
     snapshot = open_snapshot(args)
-    manifests = load_or_report(snapshot.root, args.output, extensionType=args.type, versions=[])
+    manifests = load_or_report(snapshot.root, args.output, extension_type=args.type, versions=[])
     if manifests is None:
         return 1
     extension_type = find_type(manifests, args.type)
@@ -101,7 +101,7 @@ def run_versions(args: argparse.Namespace) -> int:
 
     if args.output == "json":
         document = {
-            "extensionType": extension_type.name,
+            "extension_type": extension_type.name,
             "chart": {"repository": extension_type.chart.repository, "name": extension_type.chart.name},
             "train": trains[0].name if args.train is not None else None,
             "versions": [
@@ -113,7 +113,7 @@ def run_versions(args: argparse.Namespace) -> int:
                 }
                 for version, train_names in rows
             ],
-            "ignoredTags": list(ignored),
+            "ignored_tags": list(ignored),
         }
         print(json.dumps(document, indent=2))
         return 0

@@ -21,7 +21,7 @@ from controller.commands._engine import add_engine_options, build_engine
 from controller.engine import PassResult
 from controller.models.fleet import ClusterView
 from controller.models.placement import format_labels
-from controller.models.plan import PlannedAction
+from controller.models.plan import PlannedAction, ReleaseState
 
 
 def register(subparsers: Any) -> None:
@@ -63,7 +63,20 @@ def cluster_json(view: ClusterView | None) -> dict[str, Any] | None:
             "not_placed": list(view.not_placed), "overrides": {k: list(v) for k, v in sorted(view.overrides.items())}}
 
 
+def refused_prunes(result: PassResult) -> tuple[list[PlannedAction], list[PlannedAction]]:
+    """The plan's actions split into (shown as actions, uninstalls the prune guard refused): the refused ones
+    share one reason, said once in their own section rather than on every row."""
+    actions = list(result.plan.actions) if result.plan is not None else []
+    refused = [a for a in actions if a.state is ReleaseState.PRUNE_REFUSED]
+    return [a for a in actions if a.state is not ReleaseState.PRUNE_REFUSED], refused
+
+
+def _own_reasons(action: PlannedAction, guard_reason: str) -> list[str]:
+    return [r for r in action.reasons if r != guard_reason]
+
+
 def result_json(result: PassResult, view: ClusterView | None = None) -> dict[str, Any]:
+    actions, refused = refused_prunes(result)
     return {
         "revision": result.revision,
         "cluster": cluster_json(view),
@@ -72,8 +85,14 @@ def result_json(result: PassResult, view: ClusterView | None = None) -> dict[str
         "reason": result.reason,
         "manifest_errors": list(result.manifest_errors),
         "notes": list(result.notes),
-        "actions": [action_json(a) for a in (result.plan.actions if result.plan else ())],
-        "summary": {"changes": result.changes, **result.summary.as_dict()},
+        "actions": [action_json(a) for a in actions],
+        "prune_refused": {
+            "count": len(refused), "reason": result.prune_reason or None,
+            "releases": [{"extension": a.extension, "namespace": a.namespace, "release": a.release,
+                          "version": a.from_version, "reasons": _own_reasons(a, result.prune_reason)}
+                         for a in refused],
+        },
+        "summary": {"changes": result.changes, "prune_refused": len(refused), **result.summary.as_dict()},
     }
 
 
@@ -90,8 +109,9 @@ def render_text(result: PassResult, view: ClusterView | None = None) -> str:
         lines.append(f"error: {result.error}")
         lines.extend(f"  {e}" for e in result.manifest_errors)
     if result.plan is not None:
+        actions, refused = refused_prunes(result)
         rows = [("EXTENSION", "ACTION", "NAMESPACE", "VERSION", "REASON")]
-        for a in result.plan.actions:
+        for a in actions:
             version = a.to_version or a.from_version or "-"
             if a.from_version and a.to_version and a.from_version != a.to_version:
                 version = f"{a.from_version} → {a.to_version}"
@@ -99,7 +119,15 @@ def render_text(result: PassResult, view: ClusterView | None = None) -> str:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         for row in rows:
             lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
-        lines.append(f"{len(result.plan.changes)} change(s) planned")
+        if refused:
+            lines += ["", f"uninstalls refused by the prune guard ({len(refused)}):",
+                      f"  {result.prune_reason}" if result.prune_reason else "  (no reason recorded)"]
+            lines += [f"  {a.namespace}/{a.release}" + (f" {a.from_version}" if a.from_version else "")
+                      + (f": {'; '.join(own)}" if (own := _own_reasons(a, result.prune_reason)) else "")
+                      for a in refused]
+            lines.append("")
+        lines.append(f"{len(result.plan.changes)} change(s) planned"
+                     + (f", {len(refused)} uninstall(s) refused by the prune guard" if refused else ""))
     lines.extend(f"note: {note}" for note in result.notes)
     return "\n".join(lines)
 

@@ -119,16 +119,16 @@ def as_json(result: ExtensionResolution) -> dict[str, object]:
     extension, resolution = result.extension, result.resolution
     return {
         "name": extension.name,
-        "extensionType": extension.spec.extension_type,
+        "extension_type": extension.spec.extension_type,
         "scope": extension.spec.scope.kind.value,
         "namespace": result.namespace,
-        "releaseTrain": resolution.train if resolution else extension.spec.release_train,
-        "installedVersion": resolution.installed_version if resolution else None,
+        "release_train": resolution.train if resolution else extension.spec.release_train,
+        "installed_version": resolution.installed_version if resolution else None,
         "version": resolution.version if resolution else None,
         "rule": resolution.rule.value if resolution else None,
         "explanation": resolution.explanation if resolution else None,
-        "newerMajorAvailable": resolution.newer_major_available if resolution else None,
-        "ignoredTags": list(resolution.ignored_tags) if resolution else [],
+        "newer_major_available": resolution.newer_major_available if resolution else None,
+        "ignored_tags": list(resolution.ignored_tags) if resolution else [],
         "error": result.error,
     }
 
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
                               f"{', '.join(manifests.clusters) or 'none (add kind: Cluster manifests)'}")
         manifests, overrides = view.manifests, dict(view.overrides)
         labels = dict(view.identity.labels) if view.identity is not None else {}
-        cluster = {"name": args.cluster, "labels": labels, "notPlaced": list(view.not_placed)}
+        cluster = {"name": args.cluster, "labels": labels, "not_placed": list(view.not_placed)}
         cluster_labels = format_labels(labels)
     results = resolve_all(snapshot, manifests, parse_installed(args.installed, manifests), args.repo_credentials)
     failed = [result for result in results if result.error is not None]

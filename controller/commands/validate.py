@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "valid": True,
             "errors": [],
-            "extensionTypes": [
+            "extension_types": [
                 {"name": t.name, "file": t.location.file, "line": t.location.line} for t in manifests.types.values()
             ],
             "extensions": [

@@ -46,11 +46,12 @@ class ProtectedSettingsReader:
         try:
             values = await self._values(extension, namespace)
             digest = await self._hmac(values)
+            digests = {path: await self._hmac({path: value}) for path, value in values.items()}
         except SecretNotReady as exc:
             return ProtectedInput(hold=Hold(HoldKind.PENDING, f"pending: {exc}"))
         except ClusterError as exc:
             return ProtectedInput(hold=Hold(HoldKind.ERROR, f"cannot read protected settings: {exc}"))
-        return ProtectedInput(values=values, hmac=digest)
+        return ProtectedInput(values=values, hmac=digest, digests=digests)
 
     async def _values(self, extension: Extension, namespace: str) -> dict[str, Any]:
         values: dict[str, Any] = {}

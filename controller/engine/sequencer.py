@@ -84,6 +84,7 @@ class PassResult:
     reason: str | None = None
     manifest_errors: tuple[str, ...] = ()
     prune_refused: int = 0
+    prune_reason: str = ""  # the prune guard's reason, said once (each refused action repeats it)
     notes: tuple[str, ...] = ()
     # For the status publisher: the revision's manifests and what the pass remembers for the next one.
     manifests: ManifestSet | None = field(default=None, repr=False, compare=False)
@@ -301,7 +302,8 @@ class Engine:
                 await self.parts.store.save(Remembered(remembered, dict(self.parts.observer.facts),
                                                        snapshot.revision))
         return PassResult(reconcile_id, snapshot.revision, outcome, plan=the_plan, results=tuple(results),
-                          summary=summarize(results), prune_refused=len(guard.refused), notes=notes,
+                          summary=summarize(results), prune_refused=len(guard.refused),
+                          prune_reason=guard.reason, notes=notes,
                           manifests=manifests, remembered=remembered,
                           cluster_annotations=self.parts.scope.annotations())
 

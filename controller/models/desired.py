@@ -1,8 +1,10 @@
 """Desired state: one ``DesiredRelease`` per extension, built from manifests + resolutions + values.
 
 Owns: the release labels extctl writes (ownership, extension, values digest, source revision,
-dependencies), merging protected values into Helm values at their ``targetPath``, and the canonical
-values digest (protected values enter it only as an HMAC computed by the caller, never in clear).
+dependencies), merging protected values into Helm values at their ``targetPath``, the canonical
+values digest (protected values enter it only as an HMAC computed by the caller, never in clear), and
+the per-key setting digests a release is recorded with, from which a later pass names the settings
+keys that changed (``changed_setting_keys``; keys only, a protected key marked, never a value).
 Must not: read Secrets, call helm, fetch catalogs, or read the clock.
 """
 
@@ -30,6 +32,8 @@ LABEL_HELM_REVISION = "extctl.dev/helm-revision"
 DEFAULT_INSTANCE = "default"
 DEPENDS_SEPARATOR = "_"  # extension names are DNS-1123 labels, so "_" never occurs inside one
 DIGEST_LENGTH = 32
+SETTING_DIGEST_LENGTH = 12
+PROTECTED_PREFIX = "protected:"  # a setting digest of a protected key: an HMAC (or a reference digest)
 LABEL_VALUE_MAX = 63
 
 
@@ -41,6 +45,50 @@ def values_digest(settings: Mapping[str, Any], protected_hmac: str | None = None
     """Digest of the plain settings plus (optionally) an HMAC of the protected ones; 32 hex chars."""
     material = canonical_json(settings) + "\x00" + (protected_hmac or "")
     return hashlib.sha256(material.encode()).hexdigest()[:DIGEST_LENGTH]
+
+
+def flatten_settings(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``: dotted paths to leaves (lists and empty mappings are leaves)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten_settings(value, path + "."))
+        else:
+            flat[path] = value
+    return flat
+
+
+def setting_digests(settings: Mapping[str, Any], protected: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Dotted settings path → a short digest of its value; protected paths → ``protected:`` + the digest
+    the caller computed (an HMAC keyed with the digest key: never a hash anyone could brute-force)."""
+    digests = {path: hashlib.sha256(canonical_json(value).encode()).hexdigest()[:SETTING_DIGEST_LENGTH]
+               for path, value in flatten_settings(settings).items()}
+    digests.update({path: PROTECTED_PREFIX + digest[:SETTING_DIGEST_LENGTH]
+                    for path, digest in (protected or {}).items()})
+    return dict(sorted(digests.items()))
+
+
+def changed_setting_keys(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[str, ...]:
+    """The settings keys added, removed or changed between two ``setting_digests``, sorted; a key that is
+    protected on either side is marked ``(protected)``. Names only: the digests are never shown."""
+    changed = []
+    for path in sorted(set(before) | set(after)):
+        old, new = before.get(path), after.get(path)
+        if old != new:
+            protected = any(d is not None and d.startswith(PROTECTED_PREFIX) for d in (old, new))
+            changed.append(f"{path} (protected)" if protected else path)
+    return tuple(changed)
+
+
+def settings_reason(before: Mapping[str, str] | None, after: Mapping[str, str], before_digest: str | None,
+                    after_digest: str) -> str:
+    """Why the values of a release differ from Git's: the changed settings keys when the release's
+    setting digests were recorded (extctl applied it), else the values digests."""
+    keys = changed_setting_keys(before, after) if before is not None else ()
+    if keys:
+        return "settings changed: " + ", ".join(keys)
+    return f"values digest changed {before_digest or 'none'} → {after_digest}"
 
 
 def set_path(values: dict[str, Any], dotted_path: str, value: Any) -> None:
@@ -90,6 +138,8 @@ class DesiredRelease:
     depends_on: tuple[str, ...] = ()
     suspended: bool = False
     settings: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Settings path → short digest (``setting_digests``): recorded with the release it is applied as.
+    setting_digests: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
     # How it is applied and watched (never part of the fingerprint: changing them upgrades nothing).
     wait: bool | None = None  # None: the controller's --wait
     timeout_s: float | None = None  # None: the controller's --helm-timeout
@@ -120,8 +170,10 @@ def build_desired_release(
     *,
     protected_values: Mapping[str, Any] | None = None,
     protected_hmac: str | None = None,
+    protected_digests: Mapping[str, str] | None = None,
 ) -> DesiredRelease:
-    """One extension's desired release. ``protected_values`` maps target path → secret value."""
+    """One extension's desired release. ``protected_values`` maps target path → secret value,
+    ``protected_digests`` target path → its keyed digest (missing: the HMAC of them all stands in)."""
     extension_type = manifests.type_of(extension)
     namespace = manifests.namespace_of(extension) or "default"
     settings = dict(extension.spec.configuration_settings)
@@ -138,6 +190,8 @@ def build_desired_release(
         depends_on=tuple(extension.spec.depends_on),
         suspended=extension.spec.suspend,
         settings=settings,
+        setting_digests=setting_digests(settings, {
+            path: (protected_digests or {}).get(path) or protected_hmac or "none" for path in protected}),
         wait=extension.spec.wait,
         timeout_s=extension.spec.timeout_s,
         drift=extension.spec.drift_detection,

@@ -28,6 +28,7 @@ class ProtectedInput:
 
     values: Mapping[str, Any] = field(default_factory=dict, repr=False)
     hmac: str | None = None
+    digests: Mapping[str, str] = field(default_factory=dict)  # path → keyed digest of its value (never the value)
     hold: Hold | None = None
 
 
@@ -109,7 +110,8 @@ def build_desired_state(
             holds[name] = secrets.hold
             continue
         releases.append(build_desired_release(extension, manifests, resolution,
-                                              protected_values=secrets.values, protected_hmac=secrets.hmac))
+                                              protected_values=secrets.values, protected_hmac=secrets.hmac,
+                                              protected_digests=secrets.digests))
         if resolution.newer_major_available:
             notices.append(Notice(name, "newer_major_available",
                                   f"{resolution.newer_major_available} is available; majors are never upgraded "

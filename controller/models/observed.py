@@ -41,6 +41,9 @@ class ObservedRelease:
     # locked release, read from ``helm history`` (None: never deployed, or history not read).
     last_deployed_revision: int | None = None
     drift: ReleaseDrift | None = field(default=None, compare=False)  # this pass's drift check; None: not checked
+    # The settings digests extctl recorded when it applied this values digest (``setting_digests``); None:
+    # not recorded (applied by an older extctl, or by hand), so a values change cannot name its keys.
+    setting_digests: Mapping[str, str] | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,7 +87,8 @@ def last_deployed(history: Sequence[Mapping[str, Any]], below: int) -> int | Non
 
 
 def observed_from_helm(listing: Mapping[str, Any], metadata: Mapping[str, Any] | None, *,
-                       updated_at: float | None = None, last_deployed_revision: int | None = None) -> ObservedRelease:
+                       updated_at: float | None = None, last_deployed_revision: int | None = None,
+                       setting_digests: Mapping[str, str] | None = None) -> ObservedRelease:
     """Combine one ``helm list -o json`` row with its ``helm get metadata -o json`` (may be None)."""
     meta = metadata or {}
     status = str(listing.get("status", "unknown"))
@@ -100,4 +104,5 @@ def observed_from_helm(listing: Mapping[str, Any], metadata: Mapping[str, Any] |
         updated=listing.get("updated"),
         updated_at=updated_at,
         last_deployed_revision=revision if status == "deployed" else last_deployed_revision,
+        setting_digests=setting_digests,
     )

@@ -20,7 +20,7 @@ from enum import StrEnum
 
 import semver
 
-from controller.models.desired import LABEL_DEPENDS_ON, DesiredRelease, depends_on_label
+from controller.models.desired import LABEL_DEPENDS_ON, DesiredRelease, depends_on_label, settings_reason
 from controller.models.drift import out_of_band
 from controller.models.manifests import DriftMode
 from controller.models.observed import ObservedRelease
@@ -162,7 +162,8 @@ def sync_reasons(desired: DesiredRelease, current: ObservedRelease) -> list[str]
     if current.chart_version != desired.version:
         reasons.append(f"chart version {current.chart_version} → {desired.version} ({desired.resolution.explanation})")
     if current.values_digest != desired.values_digest:
-        reasons.append(f"values digest changed {current.values_digest or 'none'} → {desired.values_digest}")
+        reasons.append(settings_reason(current.setting_digests, desired.setting_digests, current.values_digest,
+                                       desired.values_digest))
     wanted = depends_on_label(desired.depends_on) if desired.depends_on else ""
     if current.labels.get(LABEL_DEPENDS_ON, "") != wanted:
         # The release label records dependsOn so uninstalls can run in reverse order; keep it current.

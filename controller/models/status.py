@@ -36,6 +36,7 @@ class AppliedRelease:
     chart: str
     version: str
     labels: tuple[tuple[str, str], ...]
+    settings: tuple[tuple[str, str], ...] = ()  # the desired release's setting digests (path → digest)
 
 
 @dataclass(frozen=True)

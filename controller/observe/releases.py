@@ -3,7 +3,8 @@
 Owns: one ``helm list -A`` per pass, the per-release metadata cache (chart, version, labels and, for
 a failed or locked release, its last deployed revision from ``helm history``, and when its objects were
 last checked for drift) keyed by helm revision, so only releases whose revision changed are read again,
-and helm's time format. The cache is also
+the setting digests of what extctl applied (kept while the release's values digest is unchanged, so a
+later values change can name its keys), and helm's time format. The cache is also
 handed to and taken from the state store, so a fresh process costs no more helm calls than a warm
 one. Must not: decide anything, write anything, or talk to the Kubernetes API.
 """
@@ -15,10 +16,11 @@ import datetime
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.helm import HelmClient
+from controller.models.desired import LABEL_DIGEST
 from controller.models.observed import LOCKED_STATUSES, ObservedRelease, last_deployed, observed_from_helm
 from controller.models.status import AppliedRelease
 
@@ -51,13 +53,22 @@ class ReleaseFacts:
     # When its objects were last compared with the live cluster (``observe/drift.py``); a new revision starts
     # at the time it was first seen (helm just applied it). None (an older store): due at once.
     drift_checked_at: float | None = None
+    # Settings path → digest (``models.desired.setting_digests``) of the values extctl applied; None: unknown.
+    settings: Mapping[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {"revision": self.revision, "metadata": dict(self.metadata),
                 "last_deployed_revision": self.last_deployed_revision, "history_read": self.history_read}
         if self.drift_checked_at is not None:
             data["drift_checked_at"] = round(self.drift_checked_at, 1)
+        if self.settings is not None:
+            data["settings"] = dict(self.settings)
         return data
+
+    @property
+    def values_digest(self) -> str | None:
+        labels = self.metadata.get("labels")
+        return labels.get(LABEL_DIGEST) if isinstance(labels, Mapping) else None
 
     @classmethod
     def from_json(cls, data: Any) -> ReleaseFacts | None:
@@ -68,8 +79,12 @@ class ReleaseFacts:
         if not isinstance(revision, int) or not (deployed is None or isinstance(deployed, int)):
             return None
         checked = data.get("drift_checked_at")
+        settings = data.get("settings")
+        if not (isinstance(settings, Mapping) and all(isinstance(v, str) for v in settings.values())):
+            settings = None
         return cls(revision, dict(data["metadata"]), deployed, data.get("history_read") is True,
-                   float(checked) if isinstance(checked, int | float) and not isinstance(checked, bool) else None)
+                   float(checked) if isinstance(checked, int | float) and not isinstance(checked, bool) else None,
+                   dict(settings) if settings is not None else None)
 
 
 def _key(namespace: str, name: str) -> str:
@@ -94,7 +109,8 @@ class ReleaseObserver:
         """The facts of a revision this process just made (a succeeded install or upgrade): the next pass
         reads no metadata for it, unless the listing shows another revision (bench/README.md, P2)."""
         metadata = {"chart": applied.chart, "version": applied.version, "labels": dict(applied.labels)}
-        self.facts[_key(namespace, name)] = ReleaseFacts(applied.revision, metadata, drift_checked_at=self.clock())
+        self.facts[_key(namespace, name)] = ReleaseFacts(applied.revision, metadata, drift_checked_at=self.clock(),
+                                                         settings=dict(applied.settings))
 
     async def listing(self) -> list[dict[str, Any]]:
         """The ``helm list -A`` rows (one helm call); needs nothing remembered, so a pass starts it first."""
@@ -120,10 +136,15 @@ class ReleaseObserver:
                         deployed = last_deployed(await self.helm.history(name, namespace), revision)
                 kept = {k: metadata[k] for k in KEPT_METADATA if k in metadata}
                 checked = known.drift_checked_at if known is not None and known.revision == revision else self.clock()
-                known = ReleaseFacts(revision, kept, deployed, needs_history, checked)
+                fresh = ReleaseFacts(revision, kept, deployed, needs_history, checked)
+                # What extctl applied still describes the values while their digest is the same (a rollback,
+                # a failed upgrade with the same values, a history re-read).
+                same_values = known is not None and known.values_digest == fresh.values_digest
+                known = replace(fresh, settings=known.settings if same_values and known is not None else None)
                 self.facts[key] = known
             return observed_from_helm(row, known.metadata, updated_at=parse_helm_time(row.get("updated")),
-                                      last_deployed_revision=known.last_deployed_revision)
+                                      last_deployed_revision=known.last_deployed_revision,
+                                      setting_digests=known.settings)
 
         observed = list(await asyncio.gather(*(one(row) for row in listing)))
         live = {_key(o.namespace, o.name) for o in observed}

@@ -108,7 +108,9 @@ def protected_input(extension: Extension) -> ProtectedInput | None:
         return None
     values = {ref.target_path or ref.key or ref.secret_name: PROTECTED_PLACEHOLDER for ref in refs}
     material = canonical_json([[r.secret_name, r.namespace, r.key, r.target_path] for r in refs])
-    return ProtectedInput(values=values, hmac=hashlib.sha256(material.encode()).hexdigest())
+    digests = {ref.target_path or ref.key or ref.secret_name: hashlib.sha256(canonical_json(
+        [ref.secret_name, ref.namespace, ref.key]).encode()).hexdigest() for ref in refs}
+    return ProtectedInput(values=values, hmac=hashlib.sha256(material.encode()).hexdigest(), digests=digests)
 
 
 def _protected_changes(before: Extension | None, after: Extension | None) -> list[str]:
@@ -139,7 +141,8 @@ def _dependency_notices(base: ManifestSet, head: ManifestSet) -> list[Notice]:
 def deployed_from(releases: Sequence[DesiredRelease], revision: str, instance: str) -> list[ObservedRelease]:
     """Base's desired releases as if a controller had deployed them (same instance, same labels)."""
     return [ObservedRelease(name=d.release_name, namespace=d.namespace, revision=1, status="deployed",
-                            chart_name=d.chart.name, chart_version=d.version, labels=d.labels(revision, instance))
+                            chart_name=d.chart.name, chart_version=d.version, labels=d.labels(revision, instance),
+                            setting_digests=d.setting_digests)
             for d in releases]
 
 

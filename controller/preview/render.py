@@ -17,6 +17,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from controller.models.desired import changed_setting_keys, setting_digests
 from controller.preview.redact import HIDDEN_SECRET, is_secret, redact_secret
 
 ResourceKey = tuple[str, str, str, str]
@@ -143,21 +144,4 @@ def diff_rendered(before: str | None, after: str | None, *, context: int = 3) ->
 
 def changed_setting_paths(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
     """Dotted paths of configurationSettings that were added, removed or changed (lists are leaves)."""
-    flat_a = _flatten(before or {})
-    flat_b = _flatten(after or {})
-    paths = set(flat_a) | set(flat_b)
-    return sorted(path for path in paths if flat_a.get(path, _MISSING) != flat_b.get(path, _MISSING))
-
-
-_MISSING = object()
-
-
-def _flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flatten(value, path + "."))
-        else:
-            flat[path] = value
-    return flat
+    return list(changed_setting_keys(setting_digests(before or {}), setting_digests(after or {})))

@@ -21,6 +21,7 @@ JSON_SCHEMA = "extctl.dev/preview/v1"
 DEFAULT_MAX_BYTES = 60000
 NONE = "none"
 _DIGEST_REASON = re.compile(r"values digest changed \S+ → \S+")
+_SETTINGS_REASON = re.compile(r"settings changed: [^;]+")  # the keys have a column of their own
 _BACKTICKS = re.compile(r"`+")
 FULL_OUTPUT_HINT = ("run `extctl preview` with the same `--source`/`--base`/`--head` and `--max-bytes 0` "
                     "(or `--output text`) to see the full output")
@@ -35,7 +36,8 @@ def version_span(from_version: str | None, to_version: str | None) -> str:
 
 def short_reason(reasons: Sequence[str]) -> str:
     """The reasons for a summary line: digests replaced by words."""
-    return "; ".join(_DIGEST_REASON.sub("values changed", r) for r in reasons)
+    return "; ".join(_SETTINGS_REASON.sub("settings changed", _DIGEST_REASON.sub("values changed", r))
+                     for r in reasons)
 
 
 def headline(result: PreviewResult) -> str:

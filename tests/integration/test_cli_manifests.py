@@ -8,8 +8,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.support.output_schemas import assert_output_schema
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +30,13 @@ def extctl(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess[str
         timeout=60,
         check=False,
     )
+
+
+def document(result: subprocess.CompletedProcess[str], schema: str) -> Any:
+    """The command's ``--output json`` document, checked against schemas/output/<schema>.schema.json."""
+    parsed = json.loads(result.stdout)
+    assert_output_schema(schema, parsed)
+    return parsed
 
 
 @pytest.fixture
@@ -49,17 +59,17 @@ def test_validate_sample_repo_exits_zero() -> None:
 def test_validate_json_lists_what_was_validated() -> None:
     result = extctl("validate", "sample-repo", "--output", "json")
     assert result.returncode == 0
-    document = json.loads(result.stdout)
-    assert document["valid"] is True
-    assert document["errors"] == []
-    assert [e["name"] for e in document["extensions"]] == [
+    found = document(result, "validate")
+    assert found["valid"] is True
+    assert found["errors"] == []
+    assert [e["name"] for e in found["extensions"]] == [
         "certs",
         "monitoring",
         "policy",
         "team-a-backup",
         "team-a-metrics",
     ]
-    assert [t["name"] for t in document["extensionTypes"]] == [
+    assert [t["name"] for t in found["extension_types"]] == [
         "contoso.backup",
         "contoso.certs",
         "contoso.monitoring",
@@ -136,7 +146,7 @@ def test_validate_json_reports_every_error(sample_copy: Path) -> None:
         plant(sample_copy, seed)
     result = extctl("validate", "repo", "-o", "json", cwd=sample_copy.parent)
     assert result.returncode == 1
-    errors = json.loads(result.stdout)["errors"]
+    errors = document(result, "validate")["errors"]
     assert [(e["file"], e["line"], e["column"], e["field"]) for e in errors] == [
         (CERTS, 9, 12, "spec.version"),
         (MONITORING, 12, 17, "spec.releaseTrain"),
@@ -170,7 +180,7 @@ def test_resolve_explains_every_target_version() -> None:
 def test_resolve_json_parses_and_explains_each_extension() -> None:
     result = extctl("resolve", "--source", "sample-repo", "--output", "json")
     assert result.returncode == 0
-    extensions = json.loads(result.stdout)["extensions"]
+    extensions = document(result, "resolve")["extensions"]
     assert {e["name"]: (e["version"], e["rule"], e["namespace"]) for e in extensions} == {
         "certs": ("1.0.0", "pinned", "contoso-certs"),
         "monitoring": ("1.1.1", "latest-in-major", "monitoring"),
@@ -179,7 +189,7 @@ def test_resolve_json_parses_and_explains_each_extension() -> None:
         "team-a-metrics": ("2.0.0", "latest-in-train", "team-a"),
     }
     assert all(e["explanation"] and e["error"] is None for e in extensions)
-    assert next(e for e in extensions if e["name"] == "monitoring")["newerMajorAvailable"] == "2.0.0"
+    assert next(e for e in extensions if e["name"] == "monitoring")["newer_major_available"] == "2.0.0"
 
 
 def test_resolve_with_installed_versions_never_downgrades_or_jumps_majors() -> None:
@@ -188,7 +198,7 @@ def test_resolve_with_installed_versions_never_downgrades_or_jumps_majors() -> N
         "--installed", "monitoring=1.0.0", "--installed", "team-a-metrics=2.1.0-preview.1",
     )
     assert result.returncode == 0
-    extensions = {e["name"]: e for e in json.loads(result.stdout)["extensions"]}
+    extensions = {e["name"]: e for e in document(result, "resolve")["extensions"]}
     assert (extensions["monitoring"]["version"], extensions["monitoring"]["rule"]) == (
         "1.1.1",
         "latest-in-installed-major",
@@ -215,7 +225,7 @@ def test_resolve_reports_a_missing_local_repository(sample_copy: Path) -> None:
     shutil.rmtree(sample_copy / "charts")
     result = extctl("resolve", "--source", "repo", "-o", "json", cwd=sample_copy.parent)
     assert result.returncode == 1
-    errors = {e["error"] for e in json.loads(result.stdout)["extensions"]}
+    errors = {e["error"] for e in document(result, "resolve")["extensions"]}
     assert errors == {
         "local chart repository 'charts' has no index.yaml: looked for charts/index.yaml (a local chart repository "
         "path is relative to the manifests directory (--source joined with --path), without '..'; manifests "
@@ -240,10 +250,10 @@ def test_catalog_versions_for_one_train_json() -> None:
     result = extctl("catalog", "versions", "contoso.backup", "--source", "sample-repo", "--train", "PREVIEW",
                     "-o", "json")
     assert result.returncode == 0
-    document = json.loads(result.stdout)
-    assert document["train"] == "preview"
-    assert [v["version"] for v in document["versions"]] == ["1.1.0-preview.10", "1.1.0-preview.2", "1.0.1", "1.0.0"]
-    assert all(len(v["digest"]) == 64 for v in document["versions"])
+    found = document(result, "catalog-versions")
+    assert found["train"] == "preview"
+    assert [v["version"] for v in found["versions"]] == ["1.1.0-preview.10", "1.1.0-preview.2", "1.0.1", "1.0.0"]
+    assert all(len(v["digest"]) == 64 for v in found["versions"])
 
 
 @pytest.mark.parametrize(
@@ -271,7 +281,8 @@ def test_json_commands_report_invalid_manifests_as_json(sample_copy: Path, comma
     plant(sample_copy, SEEDS[2])
     result = extctl(*command, "-o", "json", cwd=sample_copy.parent)
     assert result.returncode == 1
-    assert [e["text"] for e in json.loads(result.stdout)["errors"]] == [SEEDS[2].expected]
+    schema = "resolve" if command[0] == "resolve" else "catalog-versions"
+    assert [e["text"] for e in document(result, schema)["errors"]] == [SEEDS[2].expected]
 
 
 KUSTOMIZATION = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: [extensions]\n"

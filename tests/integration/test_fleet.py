@@ -134,7 +134,7 @@ def test_fleet_status_reports_a_removed_release_and_a_failed_one_as_non_complian
     found = run_extctl(sandbox, "fleet", "status", *source, "--context", "ctx-east", "--context", "ctx-west=west",
                        "-o", "json", env_extra={"KUBECONFIG": str(merged)})
     assert found.returncode == 1, found.stderr
-    document = json.loads(found.stdout)
+    document = found.document("fleet-status")
     cells = {c["name"]: {n: e["finding"] for n, e in c["extensions"].items()} for c in document["clusters"]}
     assert cells == {"east": {"agent": "ok", "broken": "failed"}, "west": {"agent": "missing"}}
     east_cluster = document["clusters"][0]
@@ -197,9 +197,9 @@ def test_a_fleet_preview_of_a_prod_only_setting_changes_only_prod_clusters(
     plan = run_extctl(None, "plan", "--source", git_remote.file_url, "--branch", "feature", "--cluster", "north",
                       "--cache-dir", str(tmp_path / "plan"), "-o", "json")
     assert plan.returncode == 2, plan.stderr
-    planned = json.loads(plan.stdout)
+    planned = plan.document("plan")
     assert planned["cluster"]["not_placed"] == ["agent", "tools"]
     assert {a["extension"]: a["action"] for a in planned["actions"]} == {"base": "install"}
     resolved = run_extctl(None, "resolve", "--source", str(git_remote.worktree), "--cluster", "west", "-o", "json")
     assert resolved.returncode == 0, resolved.stdout + resolved.stderr
-    assert [e["name"] for e in json.loads(resolved.stdout)["extensions"]] == ["base", "tools"], resolved.stdout
+    assert [e["name"] for e in resolved.document("resolve")["extensions"]] == ["base", "tools"], resolved.stdout

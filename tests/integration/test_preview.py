@@ -26,6 +26,7 @@ from tests.support.extctl import extension, extension_type
 from tests.support.git_branches import branch
 from tests.support.git_remote import GitRemote
 from tests.support.github_stub import GitHubStub
+from tests.support.output_schemas import assert_output_schema
 
 pytestmark = pytest.mark.integration
 NS = "demo"
@@ -40,7 +41,11 @@ class Run:
 
     @property
     def json(self) -> Any:
-        return json.loads(self.stdout)
+        """The ``--output json`` document, checked against schemas/output/preview(-fleet).schema.json."""
+        document = json.loads(self.stdout)
+        fleet = isinstance(document, dict) and document.get("schema") == "extctl.dev/fleet-preview/v1"
+        assert_output_schema("preview-fleet" if fleet else "preview", document)
+        return document
 
 
 def preview(remote: GitRemote, cache: Path, *args: str, head: str = "feature", base: str = "main",

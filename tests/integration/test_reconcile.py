@@ -64,12 +64,14 @@ def test_settings_change_upgrades_exactly_that_extension(scenario: Scenario) -> 
     assert scenario.reconcile().returncode == 0
     before = scenario.metadata("agent")["labels"]["extctl.dev/values-digest"]
     scenario.remote.commit({"extensions/agent.yaml": extension("agent", "demo.agent", scenario.ns,
-                                                               settings={"logLevel": "debug"})})
+                                                               settings={"logLevel": "debug", "replicaCount": 2})})
+    planned = next(a for a in plan_actions(scenario.plan()) if a["extension"] == "agent")
+    assert planned["reasons"] == ["settings changed: logLevel, replicaCount"], "the keys, never the values"
     result = scenario.reconcile()
     assert result.returncode == 0
     assert result.changes() == [("agent", "upgrade", "succeeded")]
-    assert "values digest changed" in result.actions()[0]["reason"] or any(
-        "values digest changed" in a["reason"] for a in result.actions() if a["extension"] == "agent")
+    assert next(a for a in result.actions() if a["extension"] == "agent")["reason"] == \
+        "settings changed: logLevel, replicaCount"
     assert scenario.revisions() == {"agent": 2, "pinned": 1, "web": 1}
     after = scenario.metadata("agent")["labels"]
     assert after["extctl.dev/values-digest"] != before
@@ -97,9 +99,7 @@ def test_new_minor_auto_upgrades_new_major_never_pinned_stays(scenario: Scenario
 
 
 def plan_actions(run: ExtctlRun) -> list[dict[str, Any]]:
-    import json
-
-    data: dict[str, Any] = json.loads(run.stdout)
+    data: dict[str, Any] = run.document("plan")
     actions: list[dict[str, Any]] = data["actions"]
     return actions
 
@@ -150,6 +150,24 @@ def test_plan_changes_nothing(scenario: Scenario) -> None:
     offline = run_extctl(None, "plan", *scenario.source_args(), "--offline", "--output", "json")
     assert offline.returncode == 2, offline.stderr
     assert {a["action"] for a in plan_actions(offline)} == {"install"}
+
+
+def test_console_lines_are_short_and_ordered(scenario: Scenario) -> None:
+    """``--log-format console`` (a TTY's default): what happened to which extension first, revisions to 12
+    hex digits, no null fields; the JSON lines of the same pass keep the full revision."""
+    console = scenario.extctl("reconcile", "--once", *scenario.source_args(), "--log-format", "console")
+    assert console.returncode == 0, console.stdout + console.stderr
+    lines = console.stdout.splitlines()
+    actions = [line for line in lines if " extension.action " in line]
+    assert len(actions) == 3, console.stdout
+    for line in actions:
+        keys = [field.split("=", 1)[0] for field in line.split(" extension.action ", 1)[1].split()[:3]]
+        assert keys == ["extension", "action", "outcome"], line
+    assert all("None" not in line for line in lines), console.stdout
+    revisions = {field for line in lines for field in line.split() if field.startswith("revision=")}
+    assert revisions == {f"revision=main@sha1:{scenario.remote.head()[:12]}"}, revisions
+    assert max(len(line) for line in lines) <= 320, max(lines, key=len)
+    assert scenario.reconcile().summary()["revision"] == f"main@sha1:{scenario.remote.head()}"
 
 
 def test_json_log_lines_carry_documented_fields(scenario: Scenario) -> None:

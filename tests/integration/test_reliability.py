@@ -347,8 +347,11 @@ def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     # Rotating the Secret upgrades the release (the HMAC-based digest changes, the value is not in it).
     assert s.reconcile().changes() == []
     _secret(s, "agent-creds", {"apiKey": rotated})
+    why = "settings changed: credentials.apiKey (protected)"  # the key is named, its value never
+    assert [a["reasons"] for a in s.plan().document("plan")["actions"]] == [[why]]
     upgraded = s.reconcile()
     assert upgraded.changes() == [("agent", "upgrade", "succeeded")]
+    assert action(upgraded, "agent")["reason"] == why
     new_digest = s.metadata("agent")["labels"]["extctl.dev/values-digest"]
     assert new_digest != digest
     assert json.loads(s.settings_configmap("agent")["values.json"])["credentials"] == {"apiKey": rotated}
@@ -429,6 +432,20 @@ def test_prune_guard_refuses_mass_uninstall_until_allowed(scenario: Scenario) ->
     assert {(a["extension"], a["action"]) for a in refused.actions()} == {("a", "noop"), ("b", "skip"),
                                                                           ("c", "skip")}
     assert set(s.releases()) == {"a", "b", "c"}
+
+    # plan says it once, in its own section, and counts the refused uninstalls.
+    text = s.extctl("plan", *s.source_args())
+    assert text.returncode == 1, text.stdout + text.stderr
+    assert text.stdout.count("prune guard: would uninstall 2 of 3 managed releases") == 1, text.stdout
+    section = text.stdout.split("uninstalls refused by the prune guard (2):\n", 1)[1]
+    assert [line.split()[0] for line in section.splitlines()[1:3]] == [f"{s.ns}/b", f"{s.ns}/c"], text.stdout
+    assert text.stdout.rstrip().endswith("0 change(s) planned, 2 uninstall(s) refused by the prune guard")
+    planned = s.plan().document("plan")
+    assert [a["extension"] for a in planned["actions"]] == ["a"]
+    assert planned["prune_refused"]["count"] == planned["summary"]["prune_refused"] == 2
+    assert "--allow-mass-prune" in planned["prune_refused"]["reason"]
+    assert [(r["release"], r["reasons"]) for r in planned["prune_refused"]["releases"]] == [
+        ("b", ["owned release no longer in Git"]), ("c", ["owned release no longer in Git"])]
 
     # A committed .extctl/allow-mass-prune lifts the guard for the repository.
     s.remote.commit({".extctl/allow-mass-prune": ""}, message="allow the prune")

@@ -95,7 +95,7 @@ def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed
     lines = {line.split()[0]: line.split() for line in listing.stdout.splitlines()[1:]}
     assert lines["broken"][6:8] == ["Failed", "False"]
     assert lines["agent"][4:8] == ["1.1.0", "1.1.0", "Succeeded", "True"]
-    failed = json.loads(s.extctl("status", "-n", s.ns, "--state", "failed", "-o", "json").stdout)
+    failed = s.extctl("status", "-n", s.ns, "--state", "failed", "-o", "json").document("status")
     assert [e["name"] for e in failed["extensions"]] == ["broken"]
     detail = s.extctl("status", "broken", "-n", s.ns)
     assert detail.returncode == 1
@@ -103,6 +103,9 @@ def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed
                      "ValidationFailed"):
         assert expected in detail.stdout, detail.stdout
     assert s.extctl("status", "agent", "-n", s.ns).returncode == 0
+    one = s.extctl("status", "broken", "-n", s.ns, "-o", "json").document("status")["extensions"][0]
+    assert one["status"]["provisioningState"] == "Failed", "the object's status is copied verbatim (camelCase)"
+    assert any(e["reason"] == "ValidationFailed" for e in one["events"])
 
     create_secret(s, "agent-credentials", {"apiKey": "debug"})
     s.remote.commit({"extensions/broken.yaml": extension("broken", "demo.agent", s.ns)}, message="fix")

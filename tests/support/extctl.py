@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.support.output_schemas import assert_output_schema
 from tests.support.sandbox import SandboxHandle
 
 API = "extctl.dev/v1alpha1"
@@ -36,6 +37,15 @@ class ExtctlRun:
     def changes(self) -> list[tuple[str, str, str]]:
         """(extension, action, outcome) for every action that is not a no-op."""
         return [(e["extension"], e["action"], e["outcome"]) for e in self.actions() if e["action"] != "noop"]
+
+    def document(self, schema: str) -> Any:
+        """stdout as the one JSON document of ``--output json``, checked against schemas/output/<schema>."""
+        try:
+            parsed = json.loads(self.stdout)
+        except ValueError as exc:
+            raise AssertionError(f"stdout is not one JSON document:\n{self.stdout}\n{self.stderr}") from exc
+        assert_output_schema(schema, parsed)
+        return parsed
 
     def summary(self) -> dict[str, Any]:
         found = [e for e in self.events if e.get("event") == "reconcile.summary"]

@@ -44,7 +44,11 @@ class Scenario:
         return self.extctl("reconcile", "--once", *self.source_args(), "--log-format", "json", *extra, env=env)
 
     def plan(self, *extra: str, env: dict[str, str] | None = None) -> ExtctlRun:
-        return self.extctl("plan", *self.source_args(), "--output", "json", *extra, env=env)
+        """``extctl plan --output json``; its document is checked against schemas/output/plan.schema.json."""
+        result = self.extctl("plan", *self.source_args(), "--output", "json", *extra, env=env)
+        if result.stdout.lstrip().startswith("{"):
+            result.document("plan")
+        return result
 
     def extctl(self, *args: str, env: dict[str, str] | None = None) -> ExtctlRun:
         """Run any extctl command with the sandbox env; every run is kept in ``runs`` (for output scans)."""
