@@ -62,15 +62,17 @@ class Location:
 
 @dataclass(frozen=True)
 class ValidationIssue:
-    """One located manifest problem: rendered as ``file:LINE:COL: error: <field path>: <message>``."""
+    """One located manifest problem: rendered as ``file:LINE:COL: error: <field path>: <message>``.
+    ``severity="warning"``: a finding that does not reject the revision (``ManifestSet.warnings``)."""
 
     location: Location
     field: str
     message: str
+    severity: str = "error"
 
     def __str__(self) -> str:
         field = self.field or "<document>"
-        return f"{self.location}: error: {field}: {self.message}"
+        return f"{self.location}: {self.severity}: {field}: {self.message}"
 
 
 class ManifestError(PermanentError):

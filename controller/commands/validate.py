@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         document = {
             "valid": True,
             "errors": [],
+            "warnings": [issue_as_json(warning) for warning in manifests.warnings],
             "extension_types": [
                 {"name": t.name, "file": t.location.file, "line": t.location.line} for t in manifests.types.values()
             ],
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(document, indent=2))
     else:
+        for warning in manifests.warnings:
+            print(warning, file=sys.stderr)
         print(
             f"{root}: valid ({len(manifests.types)} extension types, {len(manifests.extensions)} extensions"
             + (f", {len(manifests.clusters)} clusters" if manifests.clusters else "") + ")"

@@ -41,7 +41,8 @@ def _code_digest() -> bytes:
     """A digest of the code that turns files into a ManifestSet: a changed rule invalidates every entry."""
     digest = hashlib.sha256(_FORMAT)
     here = Path(__file__).resolve().parent
-    sources = [*sorted(here.glob("*.py")), here.parent / "models" / "manifests.py"]
+    sources = [*sorted(here.glob("*.py")), here.parent / "models" / "manifests.py",
+               here.parent / "models" / "settings_keys.py"]
     for source in sources:
         with contextlib.suppress(OSError):
             digest.update(source.name.encode() + b"\0" + source.read_bytes())

@@ -32,6 +32,7 @@ from controller.manifests.files import check_text, decode_manifest, read_manifes
 from controller.manifests.ignore import IgnoreRules, read_ignore_rules
 from controller.manifests.schema import validate_document
 from controller.manifests.semantics import SemanticChecker
+from controller.manifests.settings_check import check_settings_keys
 from controller.manifests.yaml_source import FieldPath, SourceDocument, read_documents
 from controller.models.manifests import Kind, ManifestSet
 
@@ -89,6 +90,7 @@ class FileResult:
     issues: tuple[ValidationIssue, ...] = ()
     invalid_names: tuple[tuple[Kind, str], ...] = ()
     unreadable: bool = False
+    warnings: tuple[ValidationIssue, ...] = ()
 
     def light(self) -> FileResult:
         return replace(self, documents=tuple((kind, d.light(KEPT_PATHS)) for kind, d in self.documents))
@@ -116,15 +118,20 @@ def check_file(file: str, content: str | bytes, *, fast: bool = True) -> FileRes
     found = list(syntax_issues)
     valid: list[tuple[Kind, SourceDocument]] = []
     invalid: list[tuple[Kind, str]] = []
+    warnings: list[ValidationIssue] = []
     for document in documents:
         kind, schema_issues = validate_document(document)
+        if kind is not None and not schema_issues:
+            schema_issues, found_warnings = check_settings_keys(kind, document)
+            warnings.extend(found_warnings)
         if schema_issues:
             found.extend(schema_issues)
             # Remember the broken document's name so references to it are not reported again.
             invalid.extend((affected, _name_of(document)) for affected in ([kind] if kind is not None else list(Kind)))
         elif kind is not None:
             valid.append((kind, document))
-    return FileResult(tuple(valid), tuple(found), tuple(invalid), unreadable=bool(syntax_issues))
+    return FileResult(tuple(valid), tuple(found), tuple(invalid), unreadable=bool(syntax_issues),
+                      warnings=tuple(warnings))
 
 
 def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[ValidationIssue] = (),
@@ -141,6 +148,7 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
     by_kind: dict[Kind, list[SourceDocument]] = {kind: [] for kind in Kind}
     invalid_names: dict[Kind, set[str]] = {kind: set() for kind in Kind}
     unreadable = bool(found)  # a file that could not be read, decoded or parsed
+    warnings: list[ValidationIssue] = []
     used = memo if fast else None  # the pure-Python parse of a revision with issues neither reads nor adds
     keys: set[tuple[str, bytes]] = set()
     if used is not None:
@@ -161,6 +169,7 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
                     used.entries[key] = result.light()
                     used.changed = True
         found.extend(result.issues)
+        warnings.extend(result.warnings)
         unreadable = unreadable or result.unreadable
         for kind, document in result.documents:
             by_kind[kind].append(document)
@@ -184,10 +193,12 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
         return parse_documents(files, issues=issues, fast=False)
     if found:
         unique = set(found)
-        raise ManifestError(
-            sorted(unique, key=lambda i: (i.location.file, i.location.line, i.location.column, i.field, i.message))
-        )
-    return manifest_set
+        raise ManifestError(sorted(unique, key=_by_location))
+    return replace(manifest_set, warnings=tuple(sorted(warnings, key=_by_location)))
+
+
+def _by_location(issue: ValidationIssue) -> tuple[str, int, int, str, str]:
+    return issue.location.file, issue.location.line, issue.location.column, issue.field, issue.message
 
 
 def read_manifest_files(root: Path, subpath: str | None = None, *, ignore: IgnoreRules | None = None,

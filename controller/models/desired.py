@@ -1,10 +1,11 @@
 """Desired state: one ``DesiredRelease`` per extension, built from manifests + resolutions + values.
 
 Owns: the release labels extctl writes (ownership, extension, values digest, source revision,
-dependencies), merging protected values into Helm values at their ``targetPath``, the canonical
-values digest (protected values enter it only as an HMAC computed by the caller, never in clear), and
-the per-key setting digests a release is recorded with, from which a later pass names the settings
-keys that changed (``changed_setting_keys``; keys only, a protected key marked, never a value).
+dependencies), expanding Arc-style dotted settings keys and merging protected values into Helm values at
+their ``targetPath`` (one key syntax for both: ``settings_keys``), the canonical values digest
+(protected values enter it only as an HMAC computed by the caller, never in clear), and the per-key
+setting digests a release is recorded with, from which a later pass names the settings keys that
+changed (``changed_setting_keys``; keys only, a protected key marked, never a value).
 Must not: read Secrets, call helm, fetch catalogs, or read the clock.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 
 from controller.models.manifests import ChartRef, DriftDetection, Extension, ManifestSet
 from controller.models.resolution import Resolution
+from controller.models.settings_keys import DottedKeyError, expand_settings, parse_key, set_at
 
 LABEL_MANAGED_BY = "extctl.dev/managed-by"
 MANAGED_BY_VALUE = "extctl"
@@ -92,17 +94,15 @@ def settings_reason(before: Mapping[str, str] | None, after: Mapping[str, str], 
 
 
 def set_path(values: dict[str, Any], dotted_path: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested dicts, creating levels; a non-dict in the way is replaced."""
-    parts = [p for p in dotted_path.split(".") if p]
-    cursor = values
-    for part in parts[:-1]:
-        nxt = cursor.get(part)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            cursor[part] = nxt
-        cursor = nxt
-    if parts:
-        cursor[parts[-1]] = value
+    """Set ``a.b.c`` (the key syntax of ``settings_keys``: ``\\.`` a literal dot, ``[N]`` a list item) in
+    nested values, creating levels; whatever is in the way is replaced. A malformed path (``validate``
+    reports those) falls back to splitting on dots."""
+    try:
+        path = parse_key(dotted_path)
+    except DottedKeyError:
+        path = tuple(p for p in dotted_path.split(".") if p)
+    if path:
+        set_at(values, path, value)
 
 
 def merge_values(settings: Mapping[str, Any], protected: Mapping[str, Any]) -> dict[str, Any]:
@@ -111,6 +111,16 @@ def merge_values(settings: Mapping[str, Any], protected: Mapping[str, Any]) -> d
     for path, value in sorted(protected.items()):
         set_path(merged, path, value)
     return merged
+
+
+def expanded_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm values from ``configurationSettings``: Arc-style dotted keys expanded, a dotted key winning over
+    a nested one for the same path (``settings_keys``). Malformed keys (``validate`` refuses them) stay
+    as they are."""
+    try:
+        return expand_settings(settings).values
+    except DottedKeyError:
+        return dict(settings)
 
 
 def source_revision_label(revision: str) -> str:
@@ -176,7 +186,7 @@ def build_desired_release(
     ``protected_digests`` target path → its keyed digest (missing: the HMAC of them all stands in)."""
     extension_type = manifests.type_of(extension)
     namespace = manifests.namespace_of(extension) or "default"
-    settings = dict(extension.spec.configuration_settings)
+    settings = expanded_settings(extension.spec.configuration_settings)
     protected = dict(protected_values or {})
     return DesiredRelease(
         extension=extension.name,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from controller.errors import Location
+from controller.errors import Location, ValidationIssue
 from controller.models.placement import ClusterEntry, Override, Placement
 
 API_VERSION = "extctl.dev/v1alpha1"
@@ -227,6 +227,7 @@ class ManifestSet:
     types: Mapping[str, ExtensionType]
     extensions: Mapping[str, Extension]
     clusters: Mapping[str, ClusterEntry] = field(default_factory=dict)
+    warnings: tuple[ValidationIssue, ...] = ()  # located findings that do not reject the revision
 
     def type_of(self, extension: Extension) -> ExtensionType:
         return self.types[extension.spec.extension_type]

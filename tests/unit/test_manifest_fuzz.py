@@ -245,7 +245,8 @@ def _ruamel_reads_back(text: bytes) -> bool:
 
 
 @fuzz(100)
-@given(st.dictionaries(st.text(max_size=10), SETTINGS_TREES, max_size=5))
+# Top-level keys without the dotted-key syntax (".", "[", "\\"): tests/unit/test_settings_keys.py covers it.
+@given(st.dictionaries(st.text(st.characters(exclude_characters=".[\\"), max_size=10), SETTINGS_TREES, max_size=5))
 def test_any_configuration_settings_load_as_json_values(settings_tree: dict[str, Any]) -> None:
     """Whatever YAML holds under configurationSettings (dates, integer keys, nulls, deep lists), the
     extension loads and its settings are plain JSON, which is what helm receives as values."""
