@@ -260,3 +260,45 @@ def test_the_readme_log_queries_read_real_logs(tmp_path: Path) -> None:
     assert "monitoring upgrade 1.1.1 -> 1.1.1: drift" in changes, changes
     assert drifts == ('{"extension":"monitoring","corrected":true,'
                       '"drift":["Deployment monitoring/monitoring: /spec/replicas (2 → 3)"]}\n'), drifts
+
+
+EXTCTL_CALL = re.compile(r"(?:^|[;&|(])[ \t]*(?:\$ )?extctl((?:[ \t]+[a-z][a-z-]*){1,2})"  # in command position
+                         r"(?P<args>(?:[^|;&)\n\\]|\\\n|\\.)*)", re.MULTILINE)
+COMMENT = re.compile(r"(?:^|\s)#.*$", re.MULTILINE)
+
+
+def test_every_extctl_flag_the_docs_show_exists(tmp_path: Path) -> None:
+    """Blocks that are not run (a real cluster, GitHub) and docs/preview.md's synopsis still only use flags
+    their extctl command has: each ``--flag`` after ``extctl SUBCOMMAND`` is in that command's ``--help``."""
+    texts = [(b.where, b.body) for doc in (REPO_ROOT / "README.md", REPO_ROOT / "sample-repo" / "README.md",
+                                           *sorted((REPO_ROOT / "docs").glob("*.md"))) for b in shell_blocks(doc)]
+    synopsis = re.search(r"^```text\n(extctl preview .*?)^```", (REPO_ROOT / "docs" / "preview.md").read_text(),
+                         re.MULTILINE | re.DOTALL)
+    assert synopsis, "docs/preview.md lost its synopsis"
+    texts.append(("docs/preview.md synopsis", synopsis[1].replace("\n  ", " ")))
+    helps: dict[str, str] = {}
+    unknown: list[str] = []
+    checked = 0
+    for where, text in texts:
+        for call in EXTCTL_CALL.finditer(COMMENT.sub("", text)):
+            words = call[1].split()
+            command = " ".join(words)
+            if command not in helps:
+                for tried in (words, words[:1]):
+                    shown = subprocess.run([sys.executable, "-m", "controller", *tried, "--help"],
+                                           env=reader_env(tmp_path / "home"), capture_output=True, text=True,
+                                           check=False, timeout=60)
+                    if shown.returncode == 0:
+                        helps[command] = shown.stdout
+                        break
+                assert command in helps, f"{where}: `extctl {command}` has no --help"
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", call["args"]):
+                checked += 1
+                if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", helps[command]):
+                    unknown.append(f"{where}: extctl {command} {flag}")
+    assert not unknown, "flags the docs show that the command does not have:\n" + "\n".join(unknown)
+    usage = helps["preview"].split("\n\n", 1)[0]
+    missing = sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", usage)) - {"--help"}
+                     - set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", synopsis[1])))
+    assert not missing, f"docs/preview.md's synopsis lacks {missing} (extctl preview --help has them)"
+    assert checked > 90 and "preview" in helps and "run" in helps
