@@ -22,7 +22,7 @@ from typing import Protocol
 
 from controller.errors import ExtctlError, HelmError, InternalError
 from controller.helm import HelmClient, ReleaseRequest
-from controller.models.desired import LABEL_HELM_REVISION
+from controller.models.desired import LABEL_HELM_REVISION, recordable_settings
 from controller.models.manifests import Remediation
 from controller.models.plan import ActionKind, PlannedAction, ReleaseState
 from controller.models.release_state import APPLIES_DESIRED, RemediationStep, remediation_for
@@ -107,7 +107,7 @@ class Executor:
         # helm's upgrade merges the new labels into the previous revision's (a value "null" removes one).
         labels = {k: v for k, v in {**previous, **built.labels}.items() if v != "null"}
         return AppliedRelease(expected_revision(action), desired.chart.name, desired.version,
-                              tuple(sorted(labels.items())), tuple(sorted(desired.setting_digests.items())))
+                              tuple(sorted(labels.items())), recordable_settings(desired.setting_digests))
 
     async def _remediate(self, result: ActionResult, policy: Remediation) -> ActionResult:
         action = result.action

@@ -34,7 +34,10 @@ LABEL_HELM_REVISION = "extctl.dev/helm-revision"
 DEFAULT_INSTANCE = "default"
 DEPENDS_SEPARATOR = "_"  # extension names are DNS-1123 labels, so "_" never occurs inside one
 DIGEST_LENGTH = 32
-SETTING_DIGEST_LENGTH = 12
+# 8 hex digits name a changed key reliably (the values digest still decides whether to upgrade) and keep the
+# state ConfigMap small: a release records at most MAX_RECORDED_SETTINGS keys (more: none, digests are shown).
+SETTING_DIGEST_LENGTH = 8
+MAX_RECORDED_SETTINGS = 64
 PROTECTED_PREFIX = "protected:"  # a setting digest of a protected key: an HMAC (or a reference digest)
 LABEL_VALUE_MAX = 63
 
@@ -69,6 +72,11 @@ def setting_digests(settings: Mapping[str, Any], protected: Mapping[str, str] | 
     digests.update({path: PROTECTED_PREFIX + digest[:SETTING_DIGEST_LENGTH]
                     for path, digest in (protected or {}).items()})
     return dict(sorted(digests.items()))
+
+
+def recordable_settings(digests: Mapping[str, str]) -> tuple[tuple[str, str], ...] | None:
+    """What a release records of its setting digests: all of them, or None when there are too many."""
+    return tuple(sorted(digests.items())) if len(digests) <= MAX_RECORDED_SETTINGS else None
 
 
 def changed_setting_keys(before: Mapping[str, str], after: Mapping[str, str]) -> tuple[str, ...]:

@@ -36,7 +36,8 @@ class AppliedRelease:
     chart: str
     version: str
     labels: tuple[tuple[str, str], ...]
-    settings: tuple[tuple[str, str], ...] = ()  # the desired release's setting digests (path → digest)
+    # The desired release's setting digests (path → digest); None: not recorded (``recordable_settings``).
+    settings: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True)

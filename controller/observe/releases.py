@@ -109,8 +109,9 @@ class ReleaseObserver:
         """The facts of a revision this process just made (a succeeded install or upgrade): the next pass
         reads no metadata for it, unless the listing shows another revision (bench/README.md, P2)."""
         metadata = {"chart": applied.chart, "version": applied.version, "labels": dict(applied.labels)}
+        settings = dict(applied.settings) if applied.settings is not None else None
         self.facts[_key(namespace, name)] = ReleaseFacts(applied.revision, metadata, drift_checked_at=self.clock(),
-                                                         settings=dict(applied.settings))
+                                                         settings=settings)
 
     async def listing(self) -> list[dict[str, Any]]:
         """The ``helm list -A`` rows (one helm call); needs nothing remembered, so a pass starts it first."""

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from ruamel.yaml import YAML
 
 from tests.support.extctl import extension, extension_type
 from tests.support.git_remote import GitRemote
 from tests.support.localnet import wait_for
+from tests.support.output_schemas import assert_output_schema
 from tests.support.sandbox import SandboxHandle
 from tests.support.scenario import Scenario
 
@@ -115,6 +117,7 @@ def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed
         "broken": ("1.1.0", "Succeeded", "True"), "waiting": ("1.1.0", "Succeeded", "True")}
     good = s.extctl("status", "-n", s.ns, "-o", "yaml")
     assert good.returncode == 0 and "provisioningState: Succeeded" in good.stdout
+    assert_output_schema("status", YAML(typ="safe", pure=True).load(good.stdout))  # -o yaml: the same document
 
     s.remote.commit({"extensions/pinned.yaml": None}, message="remove pinned")
     assert s.reconcile().returncode == 0

@@ -12,9 +12,11 @@ import pytest
 
 from controller.manifests.loader import load_directory
 from controller.models.desired import (
+    MAX_RECORDED_SETTINGS,
     PROTECTED_PREFIX,
     build_desired_release,
     changed_setting_keys,
+    recordable_settings,
     setting_digests,
     settings_reason,
 )
@@ -108,7 +110,7 @@ def test_a_planted_secret_never_reaches_reasons_or_recorded_digests(sample_manif
                                   protected_values={"storage.accessKey": PLANTED}, protected_hmac="h1",
                                   protected_digests={"storage.accessKey": "1e" * 32})
     assert after.values["storage"]["accessKey"] == PLANTED, "helm gets the value"
-    assert after.setting_digests["storage.accessKey"] == PROTECTED_PREFIX + "1e" * 6
+    assert after.setting_digests["storage.accessKey"] == PROTECTED_PREFIX + "1e" * 4
     recorded = json.dumps(ReleaseFacts(1, {}, settings=after.setting_digests).to_json())
     current = dataclasses.replace(observed(after.extension, ns=after.namespace, digest=before.values_digest,
                                            chart=after.chart.name, version=after.version, depends_on="certs"),
@@ -133,3 +135,13 @@ def test_release_facts_keep_the_recorded_settings(stored: dict[str, Any], settin
     facts = ReleaseFacts.from_json(stored)
     assert facts is not None and facts.settings == settings
     assert ReleaseFacts.from_json(facts.to_json()) == facts
+
+
+@pytest.mark.parametrize(("keys", "recorded"), [(0, True), (3, True), (MAX_RECORDED_SETTINGS, True),
+                                                 (MAX_RECORDED_SETTINGS + 1, False)])
+def test_a_release_records_its_setting_digests_unless_there_are_too_many(keys: int, recorded: bool) -> None:
+    """The state ConfigMap (1 MiB for every release of the instance) stays small: a release with very many
+    settings records none, and its changes are reported by values digest."""
+    digests = setting_digests({f"k{i}": i for i in range(keys)})
+    assert all(len(d) == 8 for d in digests.values())
+    assert (recordable_settings(digests) is not None) is recorded
