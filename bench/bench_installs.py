@@ -20,13 +20,16 @@ even ones, so a load trend does not favour one side):
   wall time around ``xargs``. Both with helm's defaults otherwise: extctl runs with ``--wait false`` (see
   ``common.EXTCTL_FLAGS``), so neither waits for readiness.
 
-Per-action figures come from extctl's own action lines (``duration_ms`` of each install). Nothing is
+Per-action figures come from extctl's own action lines (``duration_ms`` of each install); the time from
+the pass's ``reconcile.summary`` line to the process's exit is printed too (the status publisher writes
+the Extension objects and Events after the summary). Nothing is
 asserted; every sandbox is stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import shutil
@@ -66,9 +69,15 @@ def run_extctl(work: Path, n: int) -> tuple[float, dict[str, object], list[int]]
         repo = write_repo(work / "repo", n)
         env = sandbox_env(box.env(), work / "cache")
         elapsed, result = run_timed(reconcile_argv(repo, CONCURRENCY), env)
+        ended = datetime.datetime.now(datetime.UTC)
+        summary = summary_of(result)
+        if "timestamp" in summary:  # what the process did after its pass: publishing the Extension objects
+            after = (ended - datetime.datetime.fromisoformat(str(summary["timestamp"]).replace("Z", "+00:00")))
+            print(f"N={n}: extctl pass {summary.get('duration_ms')} ms; process exit {after.total_seconds():.1f} s "
+                  "after the pass summary (status publishing of the Extension objects and Events)", flush=True)
         actions = [json.loads(line).get("duration_ms", 0) for line in (result.stdout if result else "").splitlines()
                    if line.startswith("{") and '"action": "install"' in line]
-        return elapsed, summary_of(result), [int(a) for a in actions]
+        return elapsed, summary, [int(a) for a in actions]
     finally:
         box.stop()
 
