@@ -231,7 +231,7 @@ def test_the_readme_log_queries_read_real_logs(tmp_path: Path) -> None:
     logs = tmp_path / "extctl.log"
     with running_sandbox() as box:
         env = reader_env(tmp_path / "home", box)
-        passes = ([], ["--drift-detection", "enabled"])
+        passes: tuple[list[str], ...] = ([], ["--drift-detection", "enabled"])
         for n, extra in enumerate(passes):
             if n:
                 box.kubectl("-n", "monitoring", "patch", "deployment", "monitoring", "--type", "merge", "-p",
