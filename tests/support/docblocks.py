@@ -14,8 +14,7 @@ between are allowed) is one of
 - ``<!-- doctest: run -->``: tests/integration/test_docs.py runs it against the sandbox;
 - ``<!-- doctest: tested-by tests/PATH.py -->``: that test runs it, reading the block from the Markdown;
 - ``<!-- doctest: needs-cluster -->``, ``needs-github``, ``needs-docker``: it needs something the sandbox
-  is not (a real cluster, GitHub, a Docker engine) and is not run;
-- ``<!-- doctest: the-test-suite -->``: the block runs this test suite (``make test``).
+  is not (a real cluster, GitHub, a Docker engine) and is not run.
 
 What a run block promises: in a ``console`` block, a ``$ `` line is a command (a trailing ``\\`` or a next
 line starting ``> `` continues it) and the lines up to the next ``$ `` are its standard output; ``...``
@@ -37,7 +36,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHELL_LANGS = frozenset({"bash", "sh", "shell", "console"})
-NOT_RUN = frozenset({"needs-cluster", "needs-github", "needs-docker", "the-test-suite"})
+NOT_RUN = frozenset({"needs-cluster", "needs-github", "needs-docker"})
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"<!-- doctest: (?P<kind>[\w-]+)(?:[ \t]+(?P<arg>\S+))?[ \t]*-->")
 EXIT_COMMENT = re.compile(r"#.*?\bexit (?P<code>\d+)(?=[:),]|\s*$)")

@@ -20,7 +20,7 @@ def test_every_shell_block_is_marked() -> None:
     unmarked = [block.where for block in ALL_BLOCKS if block.marker is None]
     assert not unmarked, (
         "shell blocks without a '<!-- doctest: run -->' (or tested-by FILE, needs-cluster, needs-github, "
-        "needs-docker, the-test-suite) line above them: " + ", ".join(unmarked))
+        "needs-docker) line above them (tests/support/docblocks.py): " + ", ".join(unmarked))
     unknown = [f"{b.where} ({b.marker})" for b in ALL_BLOCKS if b.marker not in {"run", "tested-by", *NOT_RUN}]
     assert not unknown, "unknown doctest markers: " + ", ".join(unknown)
     assert len(ALL_BLOCKS) >= 40 and sum(b.marker == "run" for b in ALL_BLOCKS) >= 15
