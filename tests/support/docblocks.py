@@ -19,7 +19,7 @@ between are allowed) is one of
 What a run block promises: in a ``console`` block, a ``$ `` line is a command (a trailing ``\\`` or a next
 line starting ``> `` continues it) and the lines up to the next ``$ `` are its standard output; ``...``
 or ``…`` on a line of its own stands for any lines, inside a line for any text; runs of blanks compare as
-one blank and a duration token (``1s``, ``2m``) as any duration. A command showing no output is checked
+one blank and a duration (``1s``, ``(2m``) as any duration. A command showing no output is checked
 for its exit code only. In ``bash``/``sh``/``shell`` blocks every command is checked for its exit code.
 The exit code is 0 unless the command's comment says ``exit N`` (``# exit 2: changes``).
 """
@@ -40,7 +40,7 @@ NOT_RUN = frozenset({"needs-cluster", "needs-github", "needs-docker"})
 FENCE = re.compile(r"^```(?P<lang>[\w-]*)[ \t]*(?P<info>[^\n]*)\n(?P<body>.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 MARKER = re.compile(r"<!-- doctest: (?P<kind>[\w-]+)(?:[ \t]+(?P<arg>\S+))?[ \t]*-->")
 EXIT_COMMENT = re.compile(r"#.*?\bexit (?P<code>\d+)(?=[:),]|\s*$)")
-DURATION_TOKEN = re.compile(r"^\d+(?:\.\d+)?(?:ms|s|m|h|d)$")
+DURATION = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?:ms|s|m|h|d)(?!\w)")
 
 
 def documents() -> list[Path]:
@@ -129,6 +129,11 @@ def commands(block: Block) -> list[Command]:
     return found
 
 
+def _literal(text: str) -> str:
+    """``text`` as a pattern in which every duration (``10s``, ``(2m``) stands for any duration."""
+    return DURATION.pattern.join(re.escape(piece) for piece in DURATION.split(text))
+
+
 def _line_pattern(line: str) -> str:
     parts = []
     for token in re.split(r"(\s+)", line.strip()):
@@ -136,10 +141,8 @@ def _line_pattern(line: str) -> str:
             continue
         if token.isspace():
             parts.append(r"\s+")
-        elif DURATION_TOKEN.match(token):
-            parts.append(r"\d+(?:\.\d+)?(?:ms|s|m|h|d)")
         else:
-            parts.append(".*?".join(re.escape(piece) for piece in re.split(r"\.\.\.|…", token)))
+            parts.append(".*?".join(_literal(piece) for piece in re.split(r"\.\.\.|…", token)))
     return r"[ \t]*" + "".join(parts) + r"[ \t]*"
 
 

@@ -47,6 +47,8 @@ def test_console_commands_their_output_and_exit_codes(tmp_path: Path) -> None:
     assert output_matches(first.output, "revision: local@sha256:abc\nNAME AGE\n5 change(s) planned\n")
     assert not output_matches(first.output, "revision: local@sha256:abc\nNAME AGE\n4 change(s) planned\n")
     assert output_matches(["certs  True  1s"], "certs True 12m\n")
+    assert output_matches(["Last applied: local@sha256:… (10s ago)"], "Last applied: local@sha256:4cf2 (6s ago)\n")
+    assert not output_matches(["version 1.1.1"], "version 1.1.2\n")
     assert not output_matches(["certs  True  1s"], "certs False 1s\n")
 
 
