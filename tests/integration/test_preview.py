@@ -187,7 +187,7 @@ def test_sample_repo_feature_branch(git_remote: GitRemote, tmp_path: Path) -> No
     assert run.returncode == 2, run.stderr
     out = run.stdout
     assert out.startswith("<!-- extctl-preview -->\n### extctl preview: 2 extensions change\n")
-    assert "| monitoring | upgrade | 1.1.1 | values changed | `replicaCount` |" in out
+    assert "| monitoring | upgrade | 1.1.1 | settings changed | `replicaCount` |" in out
     row = r"\| policy-audit \| install \| none → \d+\.\d+\.\d+ \| not installed \| `config.enforcementMode` \|"
     assert re.search(row, out), out
     assert "4 extension(s) unchanged (not rendered)." in out

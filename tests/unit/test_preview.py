@@ -136,6 +136,8 @@ def test_version_span(frm: str | None, to: str | None, expected: str) -> None:
 
 def test_short_reason_hides_digests() -> None:
     assert short_reason(["values digest changed aaaa → bbbb", "x"]) == "values changed; x"
+    assert short_reason(["settings changed: a, b.c (protected)", "x"]) == "settings changed; x", \
+        "the keys have the table's settings column"
 
 
 def _change(name: str, lines: int = 5, action: str = "upgrade") -> ExtensionChange:
