@@ -11,6 +11,7 @@ subclass fills the gaps a real client trips on:
 - list responses carry ``kind``/``apiVersion`` and honour ``labelSelector``/``fieldSelector``;
 - PATCH understands JSON merge, strategic merge (directives stripped) and JSON patch bodies
   (``sandbox.patches``), and server-side apply with ``managedFields`` (``sandbox.apply``);
+- creating an object in a namespace that does not exist is a 404 ``namespaces "x" not found``;
 - PUT replaces an object (kmock only merges), and a write naming a stale ``resourceVersion`` is a 409
   Conflict (``sandbox.preconditions``: leader election's Leases rely on it);
 - watches honour selectors and ``timeoutSeconds`` (``sandbox.selectors``) and lose no change made while
@@ -48,6 +49,8 @@ from sandbox import crds, watches
 from sandbox.patches import diff_as_merge_patch, merge, strip_directives
 from sandbox.preconditions import CONFLICT, check_resource_version
 from sandbox.selectors import match_fields, match_labels
+
+NAMESPACES = resource("", "v1", "namespaces")
 
 # Resources served from the start: what helm, extctl and the test charts use.
 CORE_RESOURCES: dict[str, ResourceInfo] = {
@@ -182,6 +185,10 @@ class SandboxEmulator(KubernetesEmulator):
             return self.objects[key]
         return None
 
+    def _namespace_exists(self, name: str) -> bool:
+        key = (NAMESPACES, None, name)
+        return key in self.objects and not self.objects[key].deleted
+
     def _kind_of(self, res: resource) -> tuple[str, str]:
         info = self.resources.get(res, None)
         kind = info.kind if info is not None and info.kind else str(res.plural).capitalize()
@@ -252,6 +259,9 @@ class SandboxEmulator(KubernetesEmulator):
                                    plural=str(res.plural), group=str(res.group), name=request.name)
         if request.name is not None and ssa.is_apply(request.headers):
             request = self._as_apply(request)
+        if request.action == action.CREATE and request.namespace and not self._namespace_exists(request.namespace):
+            # What kube-apiserver answers (NamespaceLifecycle admission); helm prints it as the cause.
+            raise KubernetesError(status=404, reason="NotFound", message=f'namespaces "{request.namespace}" not found')
         if request.action == action.CREATE and isinstance(request.data, dict):
             data = crds.split_status(self._crd(res), None, copy.deepcopy(request.data), None)
             meta = data.setdefault("metadata", {})

@@ -133,9 +133,6 @@ def test_values_schema_violation_is_validation_failed(sandbox: SandboxHandle, na
 
 
 # ------------------------------------------------------------------------------------- NamespaceNotFound
-@pytest.mark.xfail(strict=True, reason="the sandbox API emulator accepts objects in namespaces that do not exist, "
-                                       "so helm never prints Kubernetes' 'namespaces \"x\" not found' here "
-                                       "(the real message is pinned in tests/unit/test_helm_errors.py)")
 def test_missing_namespace_is_namespace_not_found(sandbox: SandboxHandle, unique_name: str,
                                                   chart_repo: ChartRepo) -> None:
     chart = archive(chart_repo)

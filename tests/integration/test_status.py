@@ -62,7 +62,16 @@ def events(s: Scenario) -> list[dict[str, Any]]:
 
 
 def create_secret(s: Scenario, name: str, data: dict[str, str]) -> None:
-    s.sandbox.core_v1().create_namespaced_secret(s.ns, {"metadata": {"name": name}, "stringData": data})
+    """A Secret in the scenario's namespace, created first if extctl has not yet (as a user would)."""
+    from kubernetes.client.exceptions import ApiException
+
+    core = s.sandbox.core_v1()
+    try:
+        core.create_namespace({"metadata": {"name": s.ns}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+    core.create_namespaced_secret(s.ns, {"metadata": {"name": name}, "stringData": data})
 
 
 def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed(scenario: Scenario) -> None:
