@@ -336,6 +336,11 @@ class SandboxEmulator(KubernetesEmulator):
         if not name or key not in self.objects or self.objects[key].deleted:
             return
         stored = self.objects[key]
+        conditions = (stored.raw.get("status") or {}).get("conditions") or []
+        if not any(c.get("type") == "Established" for c in conditions):  # as the API server's CRD controller does
+            stored.patch({"status": {"conditions": [
+                {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts"},
+                {"type": "Established", "status": "True", "reason": "InitialNamesAccepted"}]}})
         for key, fields in self._crds.register(stored.raw):
             info = ResourceInfo(**fields, verbs=set(VERBS))
             crd = self._crds.get(*key.split("/"))

@@ -9,6 +9,8 @@ Must not: talk to the API (``controller.cluster.extensions`` applies it).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from controller.models.extension_object import GROUP, KIND, PLURAL, VERSION
@@ -87,3 +89,21 @@ EXTENSION_CRD: dict[str, Any] = {
         }],
     },
 }
+
+# What the CRD in the cluster says it was applied from: a fresh process reads the CRD once and applies
+# it only when this differs (an upgrade of extctl), not on every start.
+DIGEST_ANNOTATION = "extctl.dev/crd-digest"
+CRD_DIGEST = hashlib.sha256(json.dumps(EXTENSION_CRD["spec"], sort_keys=True).encode()).hexdigest()[:16]
+EXTENSION_CRD["metadata"]["annotations"] = {DIGEST_ANNOTATION: CRD_DIGEST}
+
+
+def is_current(live: dict[str, Any] | None) -> bool:
+    """Was ``live`` (the CRD as the API server returns it) applied from this version's definition, and is
+    it established (served)?"""
+    if not live:
+        return False
+    annotations = (live.get("metadata") or {}).get("annotations") or {}
+    conditions = (live.get("status") or {}).get("conditions") or []
+    established = any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions
+                      if isinstance(c, dict))
+    return annotations.get(DIGEST_ANNOTATION) == CRD_DIGEST and established

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from controller.cluster.crd import CRD_NAME, EXTENSION_CRD
+from controller.cluster.crd import CRD_NAME, EXTENSION_CRD, is_current
 from controller.cluster.failures import Operation
 from controller.cluster.kube import MANAGED_BY_LABEL, REQUEST_TIMEOUT, KubeCluster
 from controller.cluster.rest import APPLY_PATCH, MERGE_PATCH, path
@@ -46,7 +46,13 @@ class ExtensionObjects:
         return self.cluster.ensure_namespace(name)
 
     def ensure_extension_crd(self) -> None:
-        """Apply the CRD (create or upgrade it), then wait until the API serves its resource."""
+        """Apply the CRD (create or upgrade it), then wait until the API serves its resource; one read and
+        no write when the cluster already has this version's CRD, established."""
+        live = self.cluster._call(Operation("get", "customresourcedefinitions", CRD_NAME),
+                                  lambda api: api.get(path(_CRDS, "customresourcedefinitions", CRD_NAME),
+                                                      timeout=REQUEST_TIMEOUT), none_on=404)
+        if is_current(live):
+            return
         self.cluster._call(Operation("patch", "customresourcedefinitions", CRD_NAME),
                            lambda api: api.patch(path(_CRDS, "customresourcedefinitions", CRD_NAME), EXTENSION_CRD,
                                                  content_type=APPLY_PATCH, query=APPLY_QUERY, timeout=REQUEST_TIMEOUT))

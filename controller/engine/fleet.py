@@ -56,7 +56,10 @@ class ClusterScope:
         return self.identity
 
     async def view_of(self, manifests: ManifestSet, revision: str) -> ClusterView:
-        identity = await self.resolve()
+        # Without an inventory the view is the same for every identity (placed extensions are left out,
+        # no overrides apply), so the stored identity is read only once a revision has one: a fresh
+        # process of a single-cluster repository makes no read for it.
+        identity = await self.resolve() if manifests.clusters else self.identity
         view = cluster_view(manifests, identity)
         if self.inventory_only and not view.known:
             name = identity.name if identity is not None else None
