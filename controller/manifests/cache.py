@@ -42,7 +42,7 @@ def _code_digest() -> bytes:
     digest = hashlib.sha256(_FORMAT)
     here = Path(__file__).resolve().parent
     sources = [*sorted(here.glob("*.py")), here.parent / "models" / "manifests.py",
-               here.parent / "models" / "settings_keys.py"]
+               here.parent / "models" / "settings_keys.py", here.parent / "yaml_c.py"]
     for source in sources:
         with contextlib.suppress(OSError):
             digest.update(source.name.encode() + b"\0" + source.read_bytes())

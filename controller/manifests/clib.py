@@ -8,10 +8,8 @@ what this path is known to handle exactly like the pure-Python one, and the call
 slow way, which also words every error: a file that fails here (a syntax error, a duplicate key or
 anchor, an undefined alias) is parsed again by the pure-Python path. Declined:
 
-* directives (a line starting with ``%``: ``%YAML 1.1`` changes the resolver's rules);
-* tabs, the YAML 1.1 line breaks NEL, LS and PS, a byte-order mark after the start, tags (``!``),
-  an anchor or alias name followed by other characters (``&a:b``) and a block scalar header followed by a comment
-  without a space (``|#``): the two scanners differ there (found by ``tests/unit/test_manifest_clib.py``);
+* what ``controller.yaml_c.declined`` names: constructs the two scanners read differently (directives,
+  tabs, tags, ``&a:b``, ``|#`` and others);
 * more than ``MAX_INDICATORS`` of the characters that open a nesting level (``[{-:?``): the C composer
   recurses once per level, so this bounds its stack use (20,000 levels crash an 8 MiB thread stack);
 * documents nested more than ``max_depth`` levels (the pure path reports them).
@@ -24,30 +22,16 @@ Must not: report issues, or be required: without ``ruamel.yaml.clib`` every file
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.resolver import VersionedResolver
 
-try:
-    from _ruamel_yaml import CParser  # type: ignore[import-not-found]  # ruamel.yaml.clib: libyaml's scanner and parser, and a C composer
-except ImportError:  # pragma: no cover - the pinned dependency is installed; without it parsing is slower
-    CParser = None
+from controller.yaml_c import CParser, declined
 
 MAX_INDICATORS = 2000  # nesting levels are bounded by these characters; far below the C stack's limit
 _INDICATORS = "[{-:?"
-_DECLINED = re.compile(
-    "^%"  # a directive
-    "|[\t\x85\u2028\u2029\ufeff!]"  # a tab, a YAML 1.1 line break, a byte-order mark inside, a tag
-    "|[|>][-+0-9]*#"  # a block scalar header and a comment without a space between
-    # An anchor or alias name that goes on with other characters (``&a:b``): libyaml ends the name at the
-    # first one that is not a letter, digit, - or _, ruamel does not. (Any other character right after & or *
-    # is an error for libyaml, so the pure path words it.)
-    "|(?:^|[\\s\\[\\]{},:?-])[&*][A-Za-z0-9_-]+(?![A-Za-z0-9_-]|[\\s,\\[\\]{}]|$)",
-    re.MULTILINE,
-)
 _YAML_1_2 = (1, 2)
 
 
@@ -77,7 +61,7 @@ if CParser is not None:
 
 def compose_fast(text: str, max_depth: int) -> list[Any] | None:
     """The round-trip objects of every non-empty document of ``text``, or None: parse it the slow way."""
-    if CParser is None or _DECLINED.search(text) is not None:
+    if declined(text):
         return None
     indicators = sum(text.count(character) for character in _INDICATORS)
     if indicators > MAX_INDICATORS:

@@ -149,3 +149,25 @@ def test_archive_outside_the_repository_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogIndexInvalid, match=r"^charts/index\.yaml: demo 1\.0\.0: archive URL '\.\./evil\.tgz' "
                                                   r"contains '\.\.'"):
         local_chart_archive(tmp_path, "charts", ChartVersion(version="1.0.0", urls=("../evil.tgz",)), chart="demo")
+
+
+def test_a_large_index_reads_the_same_through_libyaml_and_yaml_1_2() -> None:
+    """A helm-written index of 500 versions (the fast path) gives what the pure-Python YAML 1.2 reader gives:
+    unquoted timestamps as datetimes, ``1.10`` as a number (so ``1.1``), ``on`` as a string, ``0o17`` octal."""
+    lines = ["apiVersion: v1", "entries:", "  demo:"]
+    for i in range(500):
+        lines += [f"  - created: 2026-01-01T00:00:{i % 60:02d}Z", f"    digest: {'0o17' if i == 7 else 'on'}",
+                  "    urls:", f"    - demo-{i}.tgz", f"    version: {'1.10' if i == 0 else f'1.{i}.0'}"]
+    charts = parse_index("\n".join(lines) + "\n", "index.yaml")
+    versions = charts["demo"]
+    assert len(versions) == 500
+    assert versions[0] == ChartVersion("1.1", ("demo-0.tgz",), "on", "2026-01-01T00:00:00+00:00")
+    assert versions[7].digest == "15"
+    assert versions[499] == ChartVersion("1.499.0", ("demo-499.tgz",), "on", "2026-01-01T00:00:19+00:00")
+
+
+def test_an_index_libyaml_declines_or_fails_on_is_still_read_and_errors_are_located() -> None:
+    tabbed = "apiVersion: v1\nentries:\n  demo:\n  - version: 1.0.0\n    description: \"a\tb\"\n"
+    assert parse_index(tabbed, "index.yaml") == {"demo": [ChartVersion("1.0.0")]}
+    with pytest.raises(CatalogIndexInvalid, match=r"^index.yaml:5:1: malformed index.yaml: expected ',' or ']'"):
+        parse_index("entries:\n  demo:\n  - version: 1\n    urls: [a, b\n", "index.yaml")
