@@ -18,6 +18,7 @@ from controller.catalog import CatalogService
 from controller.commands._cluster import add_cluster_options, cluster_scope
 from controller.commands._credentials import repository_credentials
 from controller.commands._flags import duration, fraction, integer
+from controller.commands._options import _env_default, add_kube_options, add_log_options
 from controller.commands._source import add_source_options, git_auth
 from controller.desired import OfflineProtectedReader, ProtectedSettingsReader
 from controller.engine import Engine, EngineParts, ReconcileSettings
@@ -39,10 +40,6 @@ def _bool(value: str) -> bool:
     if lowered in {"false", "0", "no", "off"}:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
-
-
-def _env_default(name: str, fallback: str | None = None) -> str | None:
-    return os.environ.get(name) or fallback
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -106,21 +103,6 @@ def add_health_options(parser: argparse.ArgumentParser) -> None:
     health.add_argument("--take-ownership", action="store_true",
                         help="adopt existing Helm releases that no extctl instance owns, for every extension of "
                              "this run (as spec.takeOwnership: true): an upgrade with helm --take-ownership")
-
-
-def add_kube_options(group: Any) -> None:
-    """``--kubeconfig`` and ``--kube-context``: which cluster, as kubectl and helm take them."""
-    group.add_argument("--kubeconfig", default=None, metavar="FILE",
-                       help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config; in a pod, the in-cluster "
-                            "config)")
-    group.add_argument("--kube-context", default=None, help="kubeconfig context (default: current context)")
-
-
-def add_log_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("logging")
-    group.add_argument("--log-format", choices=["auto", "json", "console"], default="auto",
-                       help="auto: JSON lines when stdout is not a terminal, console otherwise")
-    group.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
 
 
 def build_engine(args: Any, *, mode: str, log_stream: Any = None) -> Engine:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
-from controller.commands._engine import _env_default, add_log_options
+from controller.commands._options import _env_default, add_log_options
 from controller.commands._source import add_source_options, open_snapshot
 from controller.commands.resolve import lookup_charts
 from controller.engine.fleet import ANNOTATION_CLUSTER

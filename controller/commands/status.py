@@ -22,7 +22,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from controller.commands import SUMMARIES
-from controller.commands._engine import _env_default, add_kube_options, add_log_options
+from controller.commands._options import _env_default, add_kube_options, add_log_options
 from controller.engine.fleet import ANNOTATION_CLUSTER, ANNOTATION_CLUSTER_LABELS
 from controller.errors import ExtctlError
 from controller.logs import configure

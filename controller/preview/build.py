@@ -162,6 +162,7 @@ class Previewer:
         self.charts: ChartDownloads | None = None
         self.template_calls = 0
         self.parsed = FileMemo()  # base and head share most files: head parses only what the change touched
+        self.blobs: dict[str, str] = {}  # ... and reads from Git only the blobs base did not have
         self.secrets: set[str] = set()
         self.log = get_logger(component="preview")
         if request.credentials is not None:
@@ -242,7 +243,8 @@ class Previewer:
     async def _load(self, side: _Side) -> list[ValidationIssue]:
         revision, files = await asyncio.to_thread(
             files_at_ref, self.request.source, side.ref, path=self.request.path, cache_dir=self.request.cache_dir,
-            auth=self.request.auth, include=lambda paths: with_ignore_file(select_manifest_files(paths), paths))
+            auth=self.request.auth, include=lambda paths: with_ignore_file(select_manifest_files(paths), paths),
+            blobs=self.blobs)
         side.revision = revision
         try:
             side.manifests = parse_documents(drop_ignored(files), memo=self.parsed)

@@ -4,7 +4,9 @@ Owns: ``files_at_ref`` (manifest texts at a ref, for ``extctl preview --base/--h
 ``archive_at_ref`` (a tar of the whole tree, for ``export_ref``). For a Git URL the ref is fetched into
 a separate ``<key>-refs`` cache that is never checked out; a 40-hex sha already present is not fetched
 again. A local directory must be a Git working tree, and only its local refs are used (nothing is
-fetched). Reading skips symlinks and insists on UTF-8 text.
+fetched). Reading skips symlinks and insists on UTF-8 text. A caller reading several refs of one repository
+passes one ``blobs`` dict (blob id -> text) to each call: a file whose blob another ref already had is not read
+from Git again (a preview's head shares all but the changed files with its base; bench/README.md, P4).
 Must not: check out or modify any working tree (the cache's or a local directory's), follow the
 branch ``GitSource`` follows, or run git in the cache outside ``GitCache.use``.
 """
@@ -41,14 +43,15 @@ T = TypeVar("T")
 
 def files_at_ref(
     location: str, ref: str, *, path: str | None, cache_dir: Path, auth: GitAuth | None = None,
-    include: Include | None = None,
+    include: Include | None = None, blobs: dict[str, str] | None = None,
 ) -> tuple[str, dict[str, str]]:
     """``("<ref>@sha1:<hex>", {path relative to `path`: text})`` for the selected files at ``ref``.
 
     ``include`` receives the relative paths of *all* files under ``path`` (sorted) and returns the ones
-    to read; by default every ``*.yaml``/``*.yml``.
+    to read; by default every ``*.yaml``/``*.yml``. ``blobs``: texts by Git blob id, read from and added to.
     """
-    return _at_ref(location, ref, cache_dir=cache_dir, auth=auth, read=lambda commit: commit.files(path, include))
+    return _at_ref(location, ref, cache_dir=cache_dir, auth=auth,
+                   read=lambda commit: commit.files(path, include, {} if blobs is None else blobs))
 
 
 def archive_at_ref(location: str, ref: str, *, cache_dir: Path, auth: GitAuth | None = None) -> tuple[str, bytes]:
@@ -65,7 +68,7 @@ class _Commit:
     where: str  # credential-free, for messages
     cache: GitCache | None
 
-    def files(self, path: str | None, include: Include | None) -> dict[str, str]:
+    def files(self, path: str | None, include: Include | None, known: dict[str, str]) -> dict[str, str]:
         subpath = path.strip("/") if path and path.strip("/") not in ("", ".") else ""
         if subpath:
             resolve_subpath(Path("/"), subpath)
@@ -88,9 +91,13 @@ class _Commit:
             selected = (include or _manifests)(sorted(blobs))
             files: dict[str, str] = {}
             for rel in selected:
-                data = blobs[rel].data_stream.read()
+                blob = blobs[rel]
+                if blob.hexsha in known:  # the same content at another ref: already read and decoded
+                    files[rel] = known[blob.hexsha]
+                    continue
+                data = blob.data_stream.read()
                 try:
-                    files[rel] = data.decode("utf-8")
+                    files[rel] = known[blob.hexsha] = data.decode("utf-8")
                 except UnicodeDecodeError as exc:
                     raise SourceError(
                         f"{rel} at {self.sha} of {self.where} is not UTF-8 text",
