@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--path", default=None, help="subdirectory of the repository holding the manifests")
     parser.add_argument("--cache-dir", type=Path, default=Path(_env_default(
         "EXTCTL_CACHE_DIR", str(Path.home() / ".cache" / "extctl")) or "."),
-        help="where Git clones are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
+        help="where Git clones and parsed manifests are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
     add_ssh_known_hosts_option(parser)
     parser.add_argument("--cluster", nargs="?", const="", default=None, metavar="NAME",
                         help="without NAME: plan head against the live cluster's releases instead of base (needs kube "

@@ -6,7 +6,8 @@ source code (a new extctl never reads an old entry), under ``<cache-dir>/manifes
 files 0600, written to a temporary file and renamed), the newest ``KEEP`` kept; (2) single files: a
 ``FileMemo`` of every file that validated on its own (light documents keyed by path and content digest,
 only the current tree's files), in memory for the life of the process and in one store file beside the
-tree entries (``FILE_STORE``), so a one-file change re-parses one file (bench/README.md, P7). Only what
+tree entries (``FILE_STORE``), so a one-file change re-parses one file (bench/README.md, P7); ``parse_files``
+serves files read elsewhere (``preview``'s, at Git refs, with a store of its own) through that memo. Only what
 validated is cached: a tree or file with issues is parsed again on every load, so its errors are always
 reported in full.
 
@@ -26,6 +27,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from controller.manifests.ignore import IgnoreRules, read_ignore_rules
@@ -53,12 +55,13 @@ class ParseCache:
     """``load(root)`` = ``load_directory(root)``, answered from disk when the same files validated before,
     and from the per-file memo for the files that did not change. ``directory=None``: memory only."""
 
-    def __init__(self, directory: Path | None) -> None:
+    def __init__(self, directory: Path | None, *, store: str = FILE_STORE, prune: bool = True) -> None:
         self.directory = directory
+        self.store = store  # the per-file store's name: ``preview`` keeps its own, so it never evicts ``run``'s
         self._code = _code_digest() if directory is not None else b""
         self.hits = 0  # loads answered by a whole-tree entry
         self.last: dict[str, object] = {}  # the last load: files, parsed, reused, tree_cache (the engine logs it)
-        self.memo = FileMemo()
+        self.memo = FileMemo(prune=prune)  # False: keep every tree parsed until ``save`` (preview's base and head)
         self._store_read = directory is None
 
     def load(self, root: Path, subpath: str | None = None) -> ManifestSet:
@@ -72,19 +75,30 @@ class ParseCache:
             self.hits += 1
             self._note(len(files), parsed=0, tree="hit")
             return cached
-        if not self._store_read:
-            self._store_read = True
-            stored = self._read(self.directory / FILE_STORE) if self.directory is not None else None
-            if isinstance(stored, dict):
-                self.memo.entries.update(stored)
-        manifests = parse_documents(files, memo=self.memo)
+        manifests = self.parse_files(files)
         self._note(len(files), parsed=self.memo.parsed, tree="miss" if entry is not None else "off")
         if entry is not None:
             self._write(entry, manifests)
-            if self.memo.changed:
-                self._write(entry.parent / FILE_STORE, self.memo.entries)
-                self.memo.changed = False
+            self.save()
         return manifests
+
+    def parse_files(self, files: Mapping[str, str | bytes]) -> ManifestSet:
+        """``parse_documents(files)`` through the per-file memo, filled from the store on first use: for files
+        read from elsewhere (``preview`` reads them at Git refs). ``save()`` writes the memo back."""
+        if not self._store_read:
+            self._store_read = True
+            stored = self._read(self.directory / self.store) if self.directory is not None else None
+            if isinstance(stored, dict):
+                self.memo.entries.update(stored)
+        return parse_documents(files, memo=self.memo)
+
+    def save(self) -> None:
+        """Write the per-file memo to its store if it changed (nothing without a directory)."""
+        if not self.memo.prune:
+            self.memo.drop_unseen()
+        if self.directory is not None and self.memo.changed:
+            self._write(self.directory / self.store, self.memo.entries)
+            self.memo.changed = False
 
     def _note(self, files: int, *, parsed: int, tree: str) -> None:
         self.last = {"files": files, "parsed": parsed, "reused": files - parsed, "tree_cache": tree}

@@ -100,13 +100,24 @@ class FileMemo:
     """The results of files that validated on their own, keyed by path and content digest (SHA-256), so
     a running controller never parses an unchanged file twice (``cache.py`` keeps them on disk too).
     Entries are light documents (plain data, no node tree); only files without issues are kept, and
-    ``parse_documents`` drops the entries of files no longer in the tree."""
+    ``parse_documents`` drops the entries of files no longer in the tree; with ``prune`` False (a preview holds
+    two trees, base and head) it only notes the files it saw, and the owner calls ``drop_unseen``."""
 
-    def __init__(self, entries: Mapping[tuple[str, bytes], FileResult] | None = None) -> None:
+    def __init__(self, entries: Mapping[tuple[str, bytes], FileResult] | None = None, *, prune: bool = True) -> None:
         self.entries: dict[tuple[str, bytes], FileResult] = dict(entries or {})
         self.parsed = 0  # files parsed by the last parse_documents, and files answered from here
         self.reused = 0
         self.changed = False  # entries added or dropped since the owner last stored them
+        self.prune = prune
+        self.seen: set[tuple[str, bytes]] = set()  # the files of the trees parsed since the last drop_unseen
+
+    def drop_unseen(self) -> None:
+        """Forget the entries of files that no parse since the last call had."""
+        stale = self.entries.keys() - self.seen
+        for key in stale:
+            del self.entries[key]
+        self.changed = self.changed or bool(stale)
+        self.seen = set()
 
 
 def check_file(file: str, content: str | bytes, *, fast: bool = True) -> FileResult:
@@ -150,15 +161,16 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
     unreadable = bool(found)  # a file that could not be read, decoded or parsed
     warnings: list[ValidationIssue] = []
     used = memo if fast else None  # the pure-Python parse of a revision with issues neither reads nor adds
-    keys: set[tuple[str, bytes]] = set()
     if used is not None:
         used.parsed = used.reused = 0
+        if used.prune:
+            used.seen = set()
     for file in sorted(files):
         content = files[file]
         result = key = None
         if used is not None:
             key = (file, hashlib.sha256(content if isinstance(content, bytes) else content.encode()).digest())
-            keys.add(key)
+            used.seen.add(key)
             result = used.entries.get(key)
             used.reused += result is not None
         if result is None:
@@ -175,10 +187,8 @@ def parse_documents(files: Mapping[str, str | bytes], *, issues: Iterable[Valida
             by_kind[kind].append(document)
         for kind, name in result.invalid_names:
             invalid_names[kind].add(name)
-    if used is not None:
-        for stale in used.entries.keys() - keys:
-            del used.entries[stale]
-            used.changed = True
+    if used is not None and used.prune:
+        used.drop_unseen()
     checker = SemanticChecker(
         invalid_type_names=invalid_names[Kind.EXTENSION_TYPE],
         invalid_extension_names=invalid_names[Kind.EXTENSION],

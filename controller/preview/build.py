@@ -12,8 +12,10 @@ their references (a changed reference still shows as a change); rendered Secret 
 ``controller.preview.render``; every string that leaves is scrubbed of URL userinfo and known secret
 values. Repository credentials: only those bound to hosts that base's catalog names
 (``preview.trust``); remote charts are downloaded by extctl (``apply.ChartDownloads``) into the run's
-temp dir, so helm gets local archives and no credential. Must not: apply anything, read Secrets or
-release values, or write outside its temp dir.
+temp dir, so helm gets local archives and no credential. Parsed manifests are kept in the cache
+directory's parse cache (``manifests/preview.store``: a later preview parses only files it has not seen).
+Must not: apply anything, read Secrets or release values, or write outside its temp dir and the cache
+directory (Git refs, the parse cache).
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ from controller.catalog import CatalogService, ChartVersion, CredentialStore, re
 from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.helm import HelmClient, ReleaseRequest
 from controller.logs import get_logger, scrub_text
-from controller.manifests import ManifestSet, parse_documents, select_manifest_files
+from controller.manifests import ManifestSet, select_manifest_files
+from controller.manifests.cache import ParseCache
 from controller.manifests.ignore import drop_ignored, with_ignore_file
-from controller.manifests.loader import FileMemo
 from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
 from controller.models.desired_state import (
     DesiredState,
@@ -59,6 +61,7 @@ from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
 
 PROTECTED_PLACEHOLDER = "***"
+PREVIEW_STORE = "preview.store"  # the parse cache's per-file store for previews (run's own is another repository's)
 # --cluster: the live releases and the controller's remembered state (failure records, pending timers),
 # so the preview decides exactly as ``plan`` and ``reconcile`` would.
 Observe = Callable[[], Awaitable[tuple[list[ObservedRelease], Mapping[str, ExtensionState]]]]
@@ -161,7 +164,10 @@ class Previewer:
         self.catalog = CatalogService(credentials=self.credentials, clock=time.monotonic)
         self.charts: ChartDownloads | None = None
         self.template_calls = 0
-        self.parsed = FileMemo()  # base and head share most files: head parses only what the change touched
+        # Base and head share most files: head parses only what the change touched, and a preview in a cache
+        # directory an earlier one used (a developer's, a CI runner's restored cache) parses only what changed since.
+        self.parsed = ParseCache(request.cache_dir / "manifests", store=PREVIEW_STORE, prune=False)
+        self.files_parsed = 0  # by both sides: the rest came from the memo
         self.blobs: dict[str, str] = {}  # ... and reads from Git only the blobs base did not have
         self.secrets: set[str] = set()
         self.log = get_logger(component="preview")
@@ -194,6 +200,7 @@ class Previewer:
     async def _run(self, base: _Side, head: _Side, scratch: Path) -> PreviewResult:
         base_issues = await self._load(base)
         head_issues = await self._load(head)
+        await asyncio.to_thread(self.parsed.save)
         if head_issues or base_issues:
             return self._result(base, head, validation_errors=tuple(head_issues),
                                 base_validation_errors=tuple(base_issues))
@@ -236,7 +243,7 @@ class Previewer:
         stats = {"extensions": len(head.manifests.extensions), "changes": len(changes),
                  "rendered_extensions": sum(1 for a in the_plan.changes)}
         self.log.info("preview.summary", base=base.revision, head=head.revision, changes=len(changes),
-                      helm_template_calls=self.template_calls)
+                      helm_template_calls=self.template_calls, files_parsed=self.files_parsed)
         return self._result(base, head, changes=tuple(changes), others=others, notices=notices, stats=stats)
 
     # ------------------------------------------------------------------------------------- inputs
@@ -247,10 +254,12 @@ class Previewer:
             blobs=self.blobs)
         side.revision = revision
         try:
-            side.manifests = parse_documents(drop_ignored(files), memo=self.parsed)
+            side.manifests = self.parsed.parse_files(drop_ignored(files))
         except ManifestError as exc:
             self.log.error("preview.invalid_manifests", side=side.name, revision=revision, errors=len(exc.issues))
             return list(exc.issues)
+        finally:
+            self.files_parsed += self.parsed.memo.parsed
         return []
 
     def _trust(self, base: ManifestSet, scratch: Path) -> None:

@@ -218,6 +218,17 @@ def test_one_change_in_200_extensions_renders_only_that_one(git_remote: GitRemot
     assert data["stats"]["extensions"] == 200
     assert sum(1 for o in data["others"] if o["action"] == "noop") == 199
     assert elapsed < 30, f"preview of 200 extensions took {elapsed:.1f}s"
+    assert summary(run)["files_parsed"] == 201 + 1  # base's files, then only head's changed one
+    # A second preview in the same cache directory (a developer's, a CI runner's restored cache) parses nothing
+    # and reports the same.
+    again = preview(git_remote, tmp_path, "--output", "json")
+    assert again.returncode == 2, again.stderr
+    assert summary(again)["files_parsed"] == 0
+    assert again.json["changes"] == data["changes"] and again.json["others"] == data["others"]
+
+
+def summary(run: Run) -> dict[str, Any]:
+    return next(json.loads(line) for line in run.stderr.splitlines() if '"preview.summary"' in line)
 
 
 # ---------------------------------------------------------------------------------------------- truncation
