@@ -13,7 +13,7 @@ import hashlib
 import json
 from typing import Any
 
-from controller.models.extension_object import GROUP, KIND, PLURAL, VERSION
+from controller.models.extension_object import ANNOTATION_CRD, GROUP, KIND, PLURAL, VERSION
 
 CRD_NAME = f"{PLURAL}.{GROUP}"
 _STR = {"type": "string"}
@@ -92,7 +92,7 @@ EXTENSION_CRD: dict[str, Any] = {
 
 # What the CRD in the cluster says it was applied from: a fresh process reads the CRD once and applies
 # it only when this differs (an upgrade of extctl), not on every start.
-DIGEST_ANNOTATION = "extctl.dev/crd-digest"
+DIGEST_ANNOTATION = ANNOTATION_CRD  # also on every Extension object written under it
 CRD_DIGEST = hashlib.sha256(json.dumps(EXTENSION_CRD["spec"], sort_keys=True).encode()).hexdigest()[:16]
 EXTENSION_CRD["metadata"]["annotations"] = {DIGEST_ANNOTATION: CRD_DIGEST}
 

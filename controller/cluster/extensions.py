@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Any
 
-from controller.cluster.crd import CRD_NAME, EXTENSION_CRD, is_current
+from controller.cluster.crd import CRD_DIGEST, CRD_NAME, EXTENSION_CRD, is_current
 from controller.cluster.failures import Operation
 from controller.cluster.kube import MANAGED_BY_LABEL, REQUEST_TIMEOUT, KubeCluster
 from controller.cluster.rest import APPLY_PATCH, MERGE_PATCH, path
@@ -40,6 +40,7 @@ class ExtensionObjects:
 
     def __init__(self, cluster: KubeCluster, *, crd_served_deadline_s: float = CRD_SERVED_DEADLINE_S) -> None:
         self.cluster = cluster
+        self.crd_digest = CRD_DIGEST  # written on every object: the CRD it was written under
         self.crd_served_deadline_s = crd_served_deadline_s
 
     def ensure_namespace(self, name: str) -> bool:
@@ -64,6 +65,15 @@ class ExtensionObjects:
                                    f"after the CRD was applied", reason="ExtensionCRDNotServed",
                                    hint=f"check the CRD: kubectl get crd {CRD_NAME} -o yaml")
             pause.wait(CRD_POLL_S)  # the API server establishes a new CRD within a second or two
+
+    def try_list_extensions(self, instance: str | None) -> list[dict[str, Any]] | None:
+        """Like ``list_extensions``, but None when the resource is not served (no CRD yet)."""
+        try:
+            return self.list_extensions(instance)
+        except ClusterError as exc:
+            if exc.reason == "ExtensionCRDMissing":
+                return None
+            raise
 
     def list_extensions(self, instance: str | None) -> list[dict[str, Any]]:
         """The Extension objects of one extctl instance (``None``: of every instance), all namespaces."""

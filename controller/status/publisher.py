@@ -31,6 +31,7 @@ from controller.models.extension_object import (
     event_for,
     plan_writes,
     stale_objects,
+    written_under,
 )
 from controller.models.extension_status import (
     IN_SYNC_REASON,
@@ -68,7 +69,10 @@ class PassOutcome(Protocol):
 
 
 class ExtensionBackend(Protocol):
+    crd_digest: str  # of the CRD this extctl applies; written on each object (``written_under``)
+
     def ensure_extension_crd(self) -> None: ...
+    def try_list_extensions(self, instance: str | None) -> list[dict[str, Any]] | None: ...
     def list_extensions(self, instance: str | None) -> list[dict[str, Any]]: ...
     def apply_extension(self, body: dict[str, Any]) -> dict[str, Any]: ...
     def apply_extension_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]: ...
@@ -201,7 +205,8 @@ class StatusPublisher:
                     reason="Conflict"))
                 continue
             wanted.append(key)
-            desired = desired_object(extension, manifests, instance=self.instance, revision=revision, live=current)
+            desired = desired_object(extension, manifests, instance=self.instance, revision=revision, live=current,
+                                     crd_digest=self.backend.crd_digest)
             desired = replace(desired, spec=scrub(desired.spec),
                               annotations={**desired.annotations, **result.cluster_annotations})
             status = build_status(StatusInput(item, revision, self.instance, now,
@@ -234,7 +239,13 @@ class StatusPublisher:
 
     async def _live(self) -> list[LiveObject] | None:
         """The instance's objects, or None when the API cannot serve them (no CRD, no rights, unreachable)."""
-        if not self._crd_ready:
+        if not self._crd_ready:  # a fresh process: objects written under this CRD prove it is installed
+            found = await self._guarded("list", self.backend.try_list_extensions, self.instance)
+            if found is not _FAILED and found is not None:
+                live = [LiveObject.from_json(o) for o in found]
+                if written_under(live, self.backend.crd_digest):
+                    self._crd_ready = True
+                    return live
             self._crd_ready = await self._guarded("crd", self.backend.ensure_extension_crd) is not _FAILED
         found = await self._guarded("list", self.backend.list_extensions, self.instance)
         if found is _FAILED:

@@ -18,6 +18,7 @@ from controller.models.extension_object import (
     event_for,
     plan_writes,
     stale_objects,
+    written_under,
 )
 from controller.models.extension_status import ExtensionStatus, StatusInput, build_status, with_generation
 from controller.models.observed import ObservedRelease
@@ -129,6 +130,16 @@ def test_plan_writes_only_what_changed() -> None:
     gone = LiveObject("ns", "old", labels={"extctl.dev/managed-by": "extctl", "extctl.dev/instance": "default"})
     other = LiveObject("ns", "x", labels={"extctl.dev/managed-by": "extctl", "extctl.dev/instance": "other"})
     assert stale_objects([gone, other, live], [("ns", "agent")], "default") == [gone]
+
+
+def test_objects_written_under_this_crd_spare_a_fresh_process_the_crd_read() -> None:
+    def obj(name: str, digest: str | None) -> LiveObject:
+        return LiveObject("ns", name, annotations={"extctl.dev/crd-digest": digest} if digest else {})
+
+    assert written_under([obj("a", "new"), obj("b", "new")], "new")
+    assert not written_under([obj("a", "new"), obj("b", "old")], "new"), "one object from before an upgrade"
+    assert not written_under([obj("a", None)], "new"), "written by an extctl before the digest existed"
+    assert not written_under([], "new"), "no object proves nothing: the CRD is read (and applied if needed)"
 
 
 def test_health_live_and_ready_follow_the_loop() -> None:
