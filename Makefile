@@ -7,6 +7,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TOOLS := .tools/bin
 DEMO_DIR ?= .demo
+# pytest workers for `make test`/`integration`: each starts its own sandbox; tests of one file stay on one
+# worker (--dist loadfile), so module fixtures are shared as before. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 export PATH := $(CURDIR)/$(TOOLS):$(PATH)
 export HELM_BIN ?= $(CURDIR)/$(TOOLS)/helm
 
@@ -39,10 +43,10 @@ unit: setup
 	$(PY) -m pytest tests/unit
 
 integration: setup
-	$(PY) -m pytest tests/integration
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/integration
 
 test: setup lint typecheck contracts
-	$(PY) -m pytest tests
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests
 
 # Every benchmark script (bench/README.md), then their RESULT lines as one table. Slow (P3 alone waits
 # for 20 polling intervals) and never part of `make test`: speed is measured, not asserted.
