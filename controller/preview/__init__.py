@@ -6,7 +6,8 @@ and diff what changes), the report formats (markdown for PR comments, text, JSON
 and ``controller.engine``; the diffing, redaction and report modules are pure.
 """
 
-from controller.preview.build import Previewer, PreviewRequest, protected_input
+from controller.preview.build import Previewer, PreviewRequest
+from controller.preview.compare import protected_input
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.report import DEFAULT_MAX_BYTES, MARKER, render_json, render_markdown, render_text
 

@@ -21,7 +21,6 @@ directory (Git refs, the parse cache).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -37,20 +36,25 @@ from controller.logs import get_logger, scrub_text
 from controller.manifests import ManifestSet, select_manifest_files
 from controller.manifests.cache import ParseCache
 from controller.manifests.ignore import drop_ignored, with_ignore_file
-from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease, canonical_json
+from controller.models.desired import DEFAULT_INSTANCE, DesiredRelease
 from controller.models.desired_state import (
     DesiredState,
-    Notice,
     ProtectedInput,
     build_desired_state,
     installed_versions,
 )
 from controller.models.fleet import ClusterView, explain_unplaced
-from controller.models.manifests import ChartRef, Extension
+from controller.models.manifests import ChartRef
 from controller.models.observed import ObservedRelease
 from controller.models.placement import ClusterIdentity
 from controller.models.plan import ActionKind, PlannedAction, Policy, plan
 from controller.models.remediation import ExtensionState
+from controller.preview.compare import (
+    dependency_notices,
+    deployed_from,
+    protected_changes,
+    protected_input,
+)
 from controller.preview.model import ExtensionChange, OtherAction, PreviewResult
 from controller.preview.render import ResourceDiff, changed_setting_paths, diff_rendered
 from controller.preview.trust import preview_credentials
@@ -60,7 +64,6 @@ from controller.source.local import resolve_subpath
 from controller.source.locations import display_location
 from controller.urls import sanitize_url, split_userinfo
 
-PROTECTED_PLACEHOLDER = "***"
 PREVIEW_STORE = "preview.store"  # the parse cache's per-file store for previews (run's own is another repository's)
 # --cluster: the live releases and the controller's remembered state (failure records, pending timers),
 # so the preview decides exactly as ``plan`` and ``reconcile`` would.
@@ -102,51 +105,6 @@ class _Side:
             if extension_type.chart == chart and type_name in self.versions:
                 return self.versions[type_name]
         return []
-
-
-def protected_input(extension: Extension) -> ProtectedInput | None:
-    """``***`` at every protected target path, with a digest of the *references* (never values)."""
-    refs = extension.spec.configuration_protected_settings
-    if not refs:
-        return None
-    values = {ref.target_path or ref.key or ref.secret_name: PROTECTED_PLACEHOLDER for ref in refs}
-    material = canonical_json([[r.secret_name, r.namespace, r.key, r.target_path] for r in refs])
-    digests = {ref.target_path or ref.key or ref.secret_name: hashlib.sha256(canonical_json(
-        [ref.secret_name, ref.namespace, ref.key]).encode()).hexdigest() for ref in refs}
-    return ProtectedInput(values=values, hmac=hashlib.sha256(material.encode()).hexdigest(), digests=digests)
-
-
-def _protected_changes(before: Extension | None, after: Extension | None) -> list[str]:
-    def refs(extension: Extension | None) -> dict[str, Any]:
-        if extension is None:
-            return {}
-        return {(r.target_path or r.key or r.secret_name): r for r in extension.spec.configuration_protected_settings}
-
-    a, b = refs(before), refs(after)
-    return [f"{path} (protected)" for path in sorted(set(a) | set(b)) if a.get(path) != b.get(path)]
-
-
-def _dependency_notices(base: ManifestSet, head: ManifestSet) -> list[Notice]:
-    """dependsOn edits change the order of actions, not the rendered manifests: say so beside the upgrade
-    the planner schedules to record the new dependencies on the release."""
-    notices = []
-    for name, extension in head.extensions.items():
-        before = set(base.extensions[name].spec.depends_on) if name in base.extensions else set()
-        after = set(extension.spec.depends_on)
-        if name in base.extensions and before != after:
-            edits = [f"+{d}" for d in sorted(after - before)] + [f"-{d}" for d in sorted(before - after)]
-            notices.append(Notice(name, "depends_on_changed", "dependsOn changed (" + ", ".join(edits) + "): "
-                                  "the rendered manifests do not change; the release is upgraded only to "
-                                  "record the new order of actions"))
-    return notices
-
-
-def deployed_from(releases: Sequence[DesiredRelease], revision: str, instance: str) -> list[ObservedRelease]:
-    """Base's desired releases as if a controller had deployed them (same instance, same labels)."""
-    return [ObservedRelease(name=d.release_name, namespace=d.namespace, revision=1, status="deployed",
-                            chart_name=d.chart.name, chart_version=d.version, labels=d.labels(revision, instance),
-                            setting_digests=d.setting_digests)
-            for d in releases]
 
 
 class Previewer:
@@ -238,7 +196,7 @@ class Previewer:
         others = tuple(OtherAction(a.extension, a.namespace, a.kind.value, a.to_version or a.from_version, a.reasons,
                                    a.drift) for a in the_plan.actions if not a.changes_cluster)
         notices = tuple(sorted([*head.state.notices,
-                                *_dependency_notices(base.manifests, head.manifests)],
+                                *dependency_notices(base.manifests, head.manifests)],
                                key=lambda n: (n.extension, n.kind)))
         stats = {"extensions": len(head.manifests.extensions), "changes": len(changes),
                  "rendered_extensions": sum(1 for a in the_plan.changes)}
@@ -353,7 +311,7 @@ class Previewer:
             before.settings if before is not None else
             (before_ext.spec.configuration_settings if before_ext is not None else None),
             after.settings if after is not None else None)
-        settings += _protected_changes(before_ext, after_ext)
+        settings += protected_changes(before_ext, after_ext)
         protected = after.protected_paths if after is not None else ()
         if protected:
             notes.append("protected settings (" + ", ".join(protected) + ") are rendered as \"***\": "
