@@ -146,13 +146,13 @@ class TokenServer:
                 scopes = tuple(" ".join(query.get("scope", [])).split())
                 if self.headers.get("Authorization") != expected:
                     body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
-                    self._answer(401, body)
                     server._record(TokenRequest(scopes, None, 401))
+                    self._answer(401, body)
                     return
                 token = server.issue(server.credentials[0], list(scopes))
                 body = json.dumps({"token": token, "access_token": token, "expires_in": 600}).encode()
-                self._answer(200, body)
                 server._record(TokenRequest(scopes, server.credentials[0], 200))
+                self._answer(200, body)
 
             def do_POST(self) -> None:
                 # The OAuth2 variant of the token flow (what helm/ORAS try first): a form with
@@ -167,15 +167,15 @@ class TokenServer:
                     grant == "refresh_token" and refresh == server.refresh_token
                 )
                 if not ok:
-                    self._answer(401, b'{"error":"invalid_grant"}')
                     server._record(TokenRequest(scopes, None, 401))
+                    self._answer(401, b'{"error":"invalid_grant"}')
                     return
                 token = server.issue(server.credentials[0], list(scopes))
                 body = json.dumps(
                     {"access_token": token, "refresh_token": server.refresh_token, "expires_in": 600}
                 ).encode()
-                self._answer(200, body)
                 server._record(TokenRequest(scopes, server.credentials[0], 200))
+                self._answer(200, body)
 
             def _answer(self, status: int, body: bytes) -> None:
                 self.send_response(status)
@@ -187,6 +187,8 @@ class TokenServer:
         return Handler
 
     def _record(self, req: TokenRequest) -> None:
+        """Called before the answer is sent: a client may act on the answer at once, and a test that reads
+        ``requests`` after the client's next step must already see this one in order."""
         with self._lock:
             self._log.append(req)
 
