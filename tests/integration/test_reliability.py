@@ -277,25 +277,6 @@ def test_young_lock_is_skipped_then_sigkilled_extctl_is_recovered_by_the_next_re
 
 
 # --------------------------------------------------------------------------------------------- protected settings
-def _secret(scenario: Scenario, name: str, data: dict[str, str]) -> None:
-    """Create or replace Secret ``name`` in the scenario's namespace (creating the namespace if needed)."""
-    from kubernetes.client.exceptions import ApiException
-
-    api = scenario.sandbox.core_v1()
-    try:
-        api.create_namespace({"metadata": {"name": scenario.ns}})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    body = {"metadata": {"name": name}, "stringData": data}
-    try:
-        api.create_namespaced_secret(scenario.ns, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        api.replace_namespaced_secret(name, scenario.ns, body)
-
-
 def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     sandbox: SandboxHandle, git_remote: GitRemote, chart_repo_factory: Any, unique_name: str, tmp_path: Path
 ) -> None:
@@ -333,10 +314,10 @@ def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
     assert expired["error_reason"] == "PendingTimeout" and "agent-creds" in expired["error"], expired
 
     # The Secret appears (without the key first: still pending, naming the key).
-    _secret(s, "agent-creds", {"other": "x"})
+    s.put_secret("agent-creds", {"other": "x"})
     line = action(s.reconcile(), "agent")
     assert line["outcome"] == "pending" and "key 'apiKey' not found" in line["reason"], line
-    _secret(s, "agent-creds", {"apiKey": planted})
+    s.put_secret("agent-creds", {"apiKey": planted})
     installed = s.reconcile()
     assert installed.returncode == 0, installed.stdout + installed.stderr
     assert installed.changes() == [("agent", "install", "succeeded")]
@@ -346,7 +327,7 @@ def test_protected_settings_pending_then_applied_rotated_and_never_leaked(
 
     # Rotating the Secret upgrades the release (the HMAC-based digest changes, the value is not in it).
     assert s.reconcile().changes() == []
-    _secret(s, "agent-creds", {"apiKey": rotated})
+    s.put_secret("agent-creds", {"apiKey": rotated})
     why = "settings changed: credentials.apiKey (protected)"  # the key is named, its value never
     assert [a["reasons"] for a in s.plan().document("plan")["actions"]] == [[why]]
     upgraded = s.reconcile()

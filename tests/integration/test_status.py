@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from tests.support.localnet import wait_for
 from tests.support.output_schemas import assert_output_schema
 from tests.support.sandbox import SandboxHandle
 from tests.support.scenario import Scenario
+from tests.support.webhooks import get
 
 pytestmark = pytest.mark.integration
 REJECT = {"annotations": {"sandbox.extctl.dev/reject": "denied by policy"}}
@@ -59,19 +58,6 @@ def objects(s: Scenario) -> dict[str, dict[str, Any]]:
 def events(s: Scenario) -> list[dict[str, Any]]:
     listed = json.loads(s.sandbox.kubectl("get", "events", "-n", s.ns, "-o", "json").stdout)
     return [e for e in listed["items"] if e.get("involvedObject", {}).get("kind") == "Extension"]
-
-
-def create_secret(s: Scenario, name: str, data: dict[str, str]) -> None:
-    """A Secret in the scenario's namespace, created first if extctl has not yet (as a user would)."""
-    from kubernetes.client.exceptions import ApiException
-
-    core = s.sandbox.core_v1()
-    try:
-        core.create_namespace({"metadata": {"name": s.ns}})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-    core.create_namespaced_secret(s.ns, {"metadata": {"name": name}, "stringData": data})
 
 
 def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed(scenario: Scenario) -> None:
@@ -118,7 +104,7 @@ def test_kubectl_get_extensions_and_extctl_status_show_failed_pending_then_fixed
     assert one["status"]["provisioningState"] == "Failed", "the object's status is copied verbatim (camelCase)"
     assert any(e["reason"] == "ValidationFailed" for e in one["events"])
 
-    create_secret(s, "agent-credentials", {"apiKey": "debug"})
+    s.put_secret("agent-credentials", {"apiKey": "debug"})
     s.remote.commit({"extensions/broken.yaml": extension("broken", "demo.agent", s.ns)}, message="fix")
     assert s.reconcile().returncode == 0
     assert {n: (r["INSTALLED"], r["STATE"], r["READY"]) for n, r in rows(s).items()} == {
@@ -149,7 +135,7 @@ def test_steady_state_writes_nothing_and_a_repeated_state_change_bumps_its_event
     assert {n: o["metadata"]["resourceVersion"] for n, o in objects(s).items()} == before, "steady state: no write"
     assert {e["metadata"]["name"]: e["metadata"]["resourceVersion"] for e in events(s)} == events_before
 
-    create_secret(s, "agent-credentials", {"apiKey": "info"})
+    s.put_secret("agent-credentials", {"apiKey": "info"})
     assert s.reconcile().returncode == 0
     assert sorted(e["reason"] for e in events(s) if e["involvedObject"]["name"] == "waiting") == [
         "InstallSucceeded", "SecretNotFound"]
@@ -160,14 +146,6 @@ def test_steady_state_writes_nothing_and_a_repeated_state_change_bumps_its_event
     assert objects(s)["waiting"]["status"]["provisioningState"] == "Pending"
 
 
-def _get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a loopback URL the test built
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
             for family in text_string_to_metric_families(text) for sample in family.samples}
@@ -176,7 +154,7 @@ def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 def test_metrics_health_and_a_planted_secret_nowhere(scenario: Scenario, tmp_path: Path) -> None:
     s = scenario
     planted = f"planted-{uuid.uuid4().hex}"
-    create_secret(s, "agent-credentials", {"apiKey": planted})
+    s.put_secret("agent-credentials", {"apiKey": planted})
     slow = {"annotations": {"sandbox.extctl.dev/delay-seconds": "3"}}
     s.remote.commit({"extensions/agent.yaml": extension("agent", "demo.agent", s.ns, protected=PROTECTED,
                                                         settings=slow),
@@ -185,19 +163,19 @@ def test_metrics_health_and_a_planted_secret_nowhere(scenario: Scenario, tmp_pat
     with s.start_run("--interval", "1s", "--http-addr", "127.0.0.1:0", "--liveness-deadline", "1s",
                      log_dir=tmp_path / "run") as run:
         base = f"http://127.0.0.1:{run.wait_for_event('http.listening')['port']}"
-        assert _get(f"{base}/readyz")[0] == 503, "the first pass (a 3 s install) has not finished"
-        wait_for(lambda: _get(f"{base}/healthz")[0] == 503, timeout=30, what="healthz failing past the deadline")
+        assert get(f"{base}/readyz")[0] == 503, "the first pass (a 3 s install) has not finished"
+        wait_for(lambda: get(f"{base}/healthz")[0] == 503, timeout=30, what="healthz failing past the deadline")
         run.wait_for_event("reconcile.summary", timeout=120)
-        wait_for(lambda: _get(f"{base}/readyz")[0] == 200, timeout=30, what="readyz once the first pass finished")
-        wait_for(lambda: _get(f"{base}/healthz")[0] == 200, timeout=30, what="healthz ok between passes")
+        wait_for(lambda: get(f"{base}/readyz")[0] == 200, timeout=30, what="readyz once the first pass finished")
+        wait_for(lambda: get(f"{base}/healthz")[0] == 200, timeout=30, what="healthz ok between passes")
         run.wait_for_event("reconcile.summary", after=1, timeout=60)
         skipped = (("action", "skip"), ("outcome", "pending"), ("reason", "SecretNotFound"))
 
         def two_passes_counted() -> bool:  # metrics are updated after the summary line, with the status writes
-            return _samples(_get(f"{base}/metrics")[1]).get(("extctl_actions_total", skipped), 0) >= 2
+            return _samples(get(f"{base}/metrics")[1]).get(("extctl_actions_total", skipped), 0) >= 2
 
         wait_for(two_passes_counted, timeout=30, what="the second pass in extctl_actions_total")
-        status, text = _get(f"{base}/metrics")
+        status, text = get(f"{base}/metrics")
         assert status == 200
         samples = _samples(text)
         info = {dict(labels)["extension"]: dict(labels) for (name, labels), value in samples.items()
@@ -231,9 +209,9 @@ def test_a_source_that_cannot_be_fetched_counts_fetch_errors_and_is_still_ready(
     with BackgroundExtctl.start(sandbox, args, log_dir=tmp_path / "run") as run:
         base = f"http://127.0.0.1:{run.wait_for_event('http.listening')['port']}"
         summary = run.wait_for_event("reconcile.summary", outcome="source-error", timeout=60)
-        wait_for(lambda: _get(f"{base}/readyz")[0] == 200, timeout=30, what="readyz after a failed first pass")
-        assert _get(f"{base}/healthz")[0] == 200
-        samples = _samples(_get(f"{base}/metrics")[1])
+        wait_for(lambda: get(f"{base}/readyz")[0] == 200, timeout=30, what="readyz after a failed first pass")
+        assert get(f"{base}/healthz")[0] == 200
+        samples = _samples(get(f"{base}/metrics")[1])
         assert samples[("extctl_source_fetch_errors_total", (("reason", summary["reason"]),))] == 1
         assert samples[("extctl_reconcile_duration_seconds_count", (("outcome", "source-error"),))] == 1
         assert ("extctl_last_successful_reconcile_timestamp_seconds", ()) in samples

@@ -87,6 +87,25 @@ class Scenario:
     def statuses(self) -> dict[str, tuple[int, str]]:
         return {name: (int(r["revision"]), r["status"]) for name, r in self.releases().items()}
 
+    def put_secret(self, name: str, data: dict[str, str]) -> None:
+        """Create or replace Secret ``name`` in the scenario's namespace (creating the namespace if needed,
+        as a user would before extctl's first pass)."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self.sandbox.core_v1()
+        try:
+            api.create_namespace({"metadata": {"name": self.ns}})
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        body = {"metadata": {"name": name}, "stringData": data}
+        try:
+            api.create_namespaced_secret(self.ns, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            api.replace_namespaced_secret(name, self.ns, body)
+
     def settings_configmap(self, release: str) -> dict[str, str]:
         """The demo chart's ``<release>-settings`` ConfigMap data (it echoes the rendered values)."""
         data: dict[str, str] = self.sandbox.core_v1().read_namespaced_config_map(f"{release}-settings", self.ns).data
