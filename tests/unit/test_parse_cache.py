@@ -3,7 +3,6 @@ stale, broken or foreign one (controller/manifests/cache.py)."""
 
 from __future__ import annotations
 
-import shutil
 import stat
 from pathlib import Path
 
@@ -12,15 +11,6 @@ import pytest
 from controller.errors import ManifestError
 from controller.manifests import load_directory
 from controller.manifests.cache import KEEP, ParseCache
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample-repo"
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(SAMPLE, root)
-    return root
 
 
 def _entries(cache: Path) -> list[Path]:

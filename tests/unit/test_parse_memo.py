@@ -5,7 +5,6 @@ exactly as ``load_directory`` words them."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -16,15 +15,6 @@ from controller.errors import ManifestError
 from controller.manifests import load_directory, parse_documents, read_manifest_files, select_manifest_files
 from controller.manifests.cache import FILE_STORE, ParseCache
 from controller.manifests.loader import FileMemo
-
-SAMPLE = Path(__file__).resolve().parents[2] / "sample-repo"
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "repo"
-    shutil.copytree(SAMPLE, root)
-    return root
 
 
 def _files(tree: Path) -> int:
