@@ -21,6 +21,7 @@ from controller.preview.report import (
     MARKER,
     _cell,
     _code,
+    invalid_headline,
     render_json,
     render_markdown,
     render_text,
@@ -33,9 +34,9 @@ KIND_ORDER = ("install", "upgrade", "downgrade", "reinstall", "uninstall", "fail
 
 
 def headline(result: FleetPreviewResult) -> str:
-    if result.validation_errors or result.base_validation_errors:
-        count = len(result.validation_errors) + len(result.base_validation_errors)
-        return f"invalid manifests ({count} error{'s' if count != 1 else ''})"
+    invalid = invalid_headline(result.validation_errors, result.base_validation_errors)
+    if invalid:
+        return invalid
     if result.errors and not result.clusters:
         return "error"
     changes = sum(len(c.result.changes) for c in result.clusters)

@@ -40,10 +40,16 @@ def short_reason(reasons: Sequence[str]) -> str:
                      for r in reasons)
 
 
+def invalid_headline(validation_errors: Sequence[object], base_validation_errors: Sequence[object]) -> str | None:
+    """The headline of a preview whose manifests do not validate (either ref), else None."""
+    count = len(validation_errors) + len(base_validation_errors)
+    return f"invalid manifests ({count} error{'s' if count != 1 else ''})" if count else None
+
+
 def headline(result: PreviewResult) -> str:
-    if result.validation_errors or result.base_validation_errors:
-        count = len(result.validation_errors) + len(result.base_validation_errors)
-        return f"invalid manifests ({count} error{'s' if count != 1 else ''})"
+    invalid = invalid_headline(result.validation_errors, result.base_validation_errors)
+    if invalid:
+        return invalid
     if result.failed and not result.changes:
         return "error"
     n = len(result.changes)
