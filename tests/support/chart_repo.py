@@ -13,7 +13,6 @@ import base64
 import hashlib
 import os
 import shutil
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler
@@ -23,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.support.charts import DEFAULT_VERSIONS, DEMO_CHART, ChartPackager
-from tests.support.localnet import BackgroundHTTPServer
+from tests.support.localnet import BackgroundHTTPServer, RequestLog
 
 
 @dataclass(frozen=True)
@@ -58,8 +57,7 @@ class ChartRepo:
         self.root.mkdir(parents=True, exist_ok=True)
         self.packager = packager
         self.auth = auth
-        self._log: list[RequestRecord] = []
-        self._lock = threading.Lock()
+        self._log: RequestLog[RequestRecord] = RequestLog()
         packager.build_repo(root, versions, charts)
         self._server = BackgroundHTTPServer(self._handler_class())
 
@@ -135,19 +133,13 @@ class ChartRepo:
     # -- request log -------------------------------------------------------------------------
     @property
     def requests(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._log)
+        return self._log.items()
 
     def requests_for(self, path: str) -> list[RequestRecord]:
         return [r for r in self.requests if r.path.split("?", 1)[0] == path]
 
     def clear_log(self) -> None:
-        with self._lock:
-            self._log.clear()
-
-    def _record(self, record: RequestRecord) -> None:
-        with self._lock:
-            self._log.append(record)
+        self._log.clear()
 
     # -- HTTP --------------------------------------------------------------------------------
     def _handler_class(self) -> type[SimpleHTTPRequestHandler]:
@@ -167,7 +159,7 @@ class ChartRepo:
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 status = int(code) if code != "-" else 0
-                repo._record(
+                repo._log.record(
                     RequestRecord(self.command or "", self.path or "", status, dict(self.headers.items()))
                 )
 

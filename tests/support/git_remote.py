@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.localnet import BackgroundHTTPServer
+from tests.support.localnet import BackgroundHTTPServer, RequestLog
 
 BRANCH = "main"
 AUTHOR = ("extctl test", "test@extctl.invalid")
@@ -81,8 +81,7 @@ class GitHTTPServer:
         self.env = dict(env)
         self.backend = str(http_backend_path())
         self.stderr_log = project_root.parent / "http-backend.stderr"
-        self._log: list[GitRequest] = []
-        self._lock = threading.Lock()
+        self._log: RequestLog[GitRequest] = RequestLog()
         self._server = BackgroundHTTPServer(self._handler_class())
 
     @property
@@ -91,18 +90,13 @@ class GitHTTPServer:
 
     @property
     def requests(self) -> list[GitRequest]:
-        with self._lock:
-            return list(self._log)
+        return self._log.items()
 
     def stop(self) -> None:
         self._server.close()
 
     def start(self) -> None:
         self._server.start()
-
-    def _record(self, req: GitRequest) -> None:
-        with self._lock:
-            self._log.append(req)
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         bridge = self
@@ -131,11 +125,11 @@ class GitHTTPServer:
                 user = ""
                 if expected is not None:
                     if self.headers.get("Authorization") != expected:
+                        bridge._log.record(GitRequest(self.command, self.path, 401, service))
                         self.send_response(401)
                         self.send_header("WWW-Authenticate", 'Basic realm="extctl-test-git"')
                         self.send_header("Content-Length", "0")
                         self.end_headers()
-                        bridge._record(GitRequest(self.command, self.path, 401, service))
                         return
                     user = bridge.auth[0] if bridge.auth else ""
                 env = dict(bridge.env)
@@ -168,7 +162,7 @@ class GitHTTPServer:
                     status = self._relay(proc.stdout)
                     feeder.join(timeout=30)
                     proc.wait(timeout=30)
-                bridge._record(GitRequest(self.command, self.path, status, service))
+                bridge._log.record(GitRequest(self.command, self.path, status, service))
 
             def _feed(self, sink: IO[bytes], length: str | None, chunked: bool) -> None:
                 try:

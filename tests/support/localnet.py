@@ -1,7 +1,7 @@
 """Small helpers shared by the harness servers in ``tests/support/``.
 
-Owns: picking a free loopback port, polling a condition with a deadline, and running a threaded
-``http.server`` in a background thread with a clean shutdown.
+Owns: picking a free loopback port, polling a condition with a deadline, running a threaded
+``http.server`` in a background thread with a clean shutdown, and the log of requests a server saw.
 Must not: bind anything but 127.0.0.1, or sleep as a way to synchronise (``wait_for`` polls a
 condition and fails loudly at its deadline).
 """
@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -94,3 +94,26 @@ class BackgroundHTTPServer:
             server.server_close()
         if thread is not None:
             thread.join(timeout=5)
+
+
+class RequestLog(Generic[T]):
+    """What a harness server saw, appended from its handler threads. Where the status is known up front a
+    handler records the request before it answers: a client may act on the answer at once, and a test that
+    reads the log after the client's next step must already see this entry, in order (the Git bridge
+    learns its status from git-http-backend and records after relaying)."""
+
+    def __init__(self) -> None:
+        self._items: list[T] = []
+        self._lock = threading.Lock()
+
+    def record(self, item: T) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def items(self) -> list[T]:
+        with self._lock:
+            return list(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -16,7 +16,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.support.charts import DEMO_CHART, ChartPackager, helm_env, run_helm
-from tests.support.localnet import BackgroundHTTPServer, free_port, wait_for
+from tests.support.localnet import BackgroundHTTPServer, RequestLog, free_port, wait_for
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
 INSTALL_HINT = "run scripts/install-system-deps (apt-get install -y docker-registry apache2-utils)"
@@ -97,8 +96,7 @@ class TokenServer:
         ).stdout
         self.kid = libtrust_key_id(spki)
         self.refresh_token = uuid.uuid4().hex
-        self._log: list[TokenRequest] = []
-        self._lock = threading.Lock()
+        self._log: RequestLog[TokenRequest] = RequestLog()
         self._server = BackgroundHTTPServer(self._handler_class())
 
     @property
@@ -107,8 +105,7 @@ class TokenServer:
 
     @property
     def requests(self) -> list[TokenRequest]:
-        with self._lock:
-            return list(self._log)
+        return self._log.items()
 
     def close(self) -> None:
         self._server.close()
@@ -146,12 +143,12 @@ class TokenServer:
                 scopes = tuple(" ".join(query.get("scope", [])).split())
                 if self.headers.get("Authorization") != expected:
                     body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
-                    server._record(TokenRequest(scopes, None, 401))
+                    server._log.record(TokenRequest(scopes, None, 401))
                     self._answer(401, body)
                     return
                 token = server.issue(server.credentials[0], list(scopes))
                 body = json.dumps({"token": token, "access_token": token, "expires_in": 600}).encode()
-                server._record(TokenRequest(scopes, server.credentials[0], 200))
+                server._log.record(TokenRequest(scopes, server.credentials[0], 200))
                 self._answer(200, body)
 
             def do_POST(self) -> None:
@@ -167,14 +164,14 @@ class TokenServer:
                     grant == "refresh_token" and refresh == server.refresh_token
                 )
                 if not ok:
-                    server._record(TokenRequest(scopes, None, 401))
+                    server._log.record(TokenRequest(scopes, None, 401))
                     self._answer(401, b'{"error":"invalid_grant"}')
                     return
                 token = server.issue(server.credentials[0], list(scopes))
                 body = json.dumps(
                     {"access_token": token, "refresh_token": server.refresh_token, "expires_in": 600}
                 ).encode()
-                server._record(TokenRequest(scopes, server.credentials[0], 200))
+                server._log.record(TokenRequest(scopes, server.credentials[0], 200))
                 self._answer(200, body)
 
             def _answer(self, status: int, body: bytes) -> None:
@@ -185,12 +182,6 @@ class TokenServer:
                 self.wfile.write(body)
 
         return Handler
-
-    def _record(self, req: TokenRequest) -> None:
-        """Called before the answer is sent: a client may act on the answer at once, and a test that reads
-        ``requests`` after the client's next step must already see this one in order."""
-        with self._lock:
-            self._log.append(req)
 
 
 # --- the registry ------------------------------------------------------------------------------

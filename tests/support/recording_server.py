@@ -8,7 +8,6 @@ received an ``Authorization`` header. Must not: listen on anything but 127.0.0.1
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator, Mapping
 from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.support.chart_repo import RequestRecord
-from tests.support.localnet import BackgroundHTTPServer
+from tests.support.localnet import BackgroundHTTPServer, RequestLog
 
 
 class RecordingServer:
@@ -29,8 +28,7 @@ class RecordingServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.redirects = dict(redirects or {})
         self.auth = auth
-        self._log: list[RequestRecord] = []
-        self._lock = threading.Lock()
+        self._log: RequestLog[RequestRecord] = RequestLog()
         self._server = BackgroundHTTPServer(self._handler_class())
 
     @property
@@ -43,8 +41,7 @@ class RecordingServer:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        with self._lock:
-            return list(self._log)
+        return self._log.items()
 
     def authorized(self) -> list[RequestRecord]:
         """The requests that carried an ``Authorization`` header."""
@@ -67,8 +64,7 @@ class RecordingServer:
                 return
 
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-                with server._lock:
-                    server._log.append(RequestRecord(self.command or "", self.path or "",
+                server._log.record(RequestRecord(self.command or "", self.path or "",
                                                      int(code) if code != "-" else 0, dict(self.headers.items())))
 
             def send_head(self) -> Any:
