@@ -71,7 +71,7 @@ def find_type(manifests: ManifestSet, name: str) -> ExtensionType:
 def run_versions(args: argparse.Namespace) -> int:
     configure("auto", "warning", stream=sys.stderr)  # a Git source's log lines must not reach the JSON on stdout
     snapshot = open_snapshot(args)
-    manifests = load_or_report(snapshot.root, args.output, extension_type=args.type, versions=[])
+    manifests = load_or_report(snapshot.root, args.output, args.cache_dir, extension_type=args.type, versions=[])
     if manifests is None:
         return 1
     extension_type = find_type(manifests, args.type)

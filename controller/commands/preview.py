@@ -22,7 +22,7 @@ from controller.commands import SUMMARIES
 from controller.commands._credentials import add_credentials_option, repository_credentials
 from controller.commands._flags import duration, integer
 from controller.commands._options import _env_default, add_kube_options, add_log_options
-from controller.commands._source import add_ssh_known_hosts_option, git_auth
+from controller.commands._source import add_ssh_known_hosts_option, default_cache_dir, git_auth
 from controller.errors import ExtctlError
 from controller.github import GitHubClient, resolve_target
 from controller.helm import HelmClient, HelmRunner, HelmSettings
@@ -50,8 +50,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--base", required=True, help="base ref: branch, tag, full ref or sha (e.g. origin/main)")
     parser.add_argument("--head", required=True, help="head ref: branch, tag, full ref or sha")
     parser.add_argument("--path", default=None, help="subdirectory of the repository holding the manifests")
-    parser.add_argument("--cache-dir", type=Path, default=Path(_env_default(
-        "EXTCTL_CACHE_DIR", str(Path.home() / ".cache" / "extctl")) or "."),
+    parser.add_argument("--cache-dir", type=Path, default=default_cache_dir(),
         help="where Git clones and parsed manifests are cached (default: ~/.cache/extctl, or $EXTCTL_CACHE_DIR)")
     add_ssh_known_hosts_option(parser)
     parser.add_argument("--cluster", nargs="?", const="", default=None, metavar="NAME",

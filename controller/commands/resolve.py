@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     configure("auto", "warning", stream=sys.stderr)  # the catalog's debug lines must not reach the JSON on stdout
     source = source_label(args)
     snapshot = open_snapshot(args)
-    manifests = load_or_report(snapshot.root, args.output, source=source, extensions=[])
+    manifests = load_or_report(snapshot.root, args.output, args.cache_dir, source=source, extensions=[])
     if manifests is None:
         return 1
     overrides: dict[str, tuple[str, ...]] = {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from controller.commands import SUMMARIES
-from controller.commands._source import add_source_options, default_cache_dir, open_snapshot, source_label
+from controller.commands._source import add_source_options, open_snapshot, source_label
 from controller.errors import ExtctlError, ManifestError, ValidationIssue
 from controller.logs import configure
 from controller.manifests.cache import ParseCache
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     root = source_label(args)
     snapshot = open_snapshot(args)
     try:
-        manifests = load_cached(snapshot.root)
+        manifests = load_cached(snapshot.root, args.cache_dir)
     except ManifestError as exc:
         if args.output == "json":
             print_manifest_errors_json(exc, valid=False)
@@ -97,17 +97,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_cached(root: Path) -> ManifestSet:
-    """``load_directory(root)`` through extctl's parse cache (``$EXTCTL_CACHE_DIR`` or ``~/.cache/extctl``,
-    ``manifests/``): files that validated before, unchanged, are not parsed again (bench/README.md, P6)."""
-    return ParseCache(default_cache_dir() / "manifests").load(root)
+def load_cached(root: Path, cache_dir: Path) -> ManifestSet:
+    """``load_directory(root)`` through extctl's parse cache (``<--cache-dir>/manifests/``): files that
+    validated before, unchanged, are not parsed again (bench/README.md, P6)."""
+    return ParseCache(cache_dir / "manifests").load(root)
 
 
-def load_or_report(directory: Path, output: str, **empty_json: object) -> ManifestSet | None:
+def load_or_report(directory: Path, output: str, cache_dir: Path, **empty_json: object) -> ManifestSet | None:
     """Load the manifests for a read-only command. On errors: in JSON mode print them with the command's
     empty result fields and return None (the caller exits 1); in text mode raise (the CLI prints them)."""
     try:
-        return load_cached(directory)
+        return load_cached(directory, cache_dir)
     except ManifestError as exc:
         if output != "json":
             raise

@@ -114,6 +114,15 @@ def test_validate_path_is_a_shorthand_for_source(tmp_path: Path) -> None:
     assert short.returncode == long.returncode == 0 and short.stdout == long.stdout
 
 
+def test_read_only_commands_keep_parsed_manifests_under_cache_dir(tmp_path: Path) -> None:
+    chosen, default = tmp_path / "chosen", tmp_path / "cache"
+    for command in (("validate",), ("resolve", "--output", "json"), ("catalog", "versions", "contoso.certs")):
+        result = extctl(*command, "--source", "sample-repo", "--cache-dir", str(chosen), cache=tmp_path / "cache")
+        assert result.returncode == 0, (command, result.stderr)
+    assert list((chosen / "manifests").glob("*.pickle")), "the parse cache lives under --cache-dir"
+    assert not (default / "extctl" / "manifests").exists(), "not under $EXTCTL_CACHE_DIR when --cache-dir is given"
+
+
 def test_duration_and_number_flags_are_checked_and_named(tmp_path: Path) -> None:
     accepted = extctl("plan", "--offline", "--source", "sample-repo", "--helm-timeout", "5m", "--log-format", "json",
                       cache=tmp_path)
