@@ -241,12 +241,13 @@ class StatusPublisher:
         """The instance's objects, or None when the API cannot serve them (no CRD, no rights, unreachable)."""
         if not self._crd_ready:  # a fresh process: objects written under this CRD prove it is installed
             found = await self._guarded("list", self.backend.try_list_extensions, self.instance)
-            if found is not _FAILED and found is not None:
-                live = [LiveObject.from_json(o) for o in found]
-                if written_under(live, self.backend.crd_digest):
-                    self._crd_ready = True
-                    return live
+            live = [LiveObject.from_json(o) for o in found] if found is not _FAILED and found is not None else None
+            if live is not None and written_under(live, self.backend.crd_digest):
+                self._crd_ready = True
+                return live
             self._crd_ready = await self._guarded("crd", self.backend.ensure_extension_crd) is not _FAILED
+            if live is not None:  # the resource was served: re-applying its CRD changes no object
+                return live
         found = await self._guarded("list", self.backend.list_extensions, self.instance)
         if found is _FAILED:
             return None
